@@ -1,0 +1,86 @@
+"""Command line: ``python -m analyzer COMMAND ...``.
+
+Every library error becomes one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+# MediaPipe's C++ logging would otherwise print to stderr on every run.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from .config import Settings  # noqa: E402
+from .errors import AnalyzerError  # noqa: E402
+
+EXIT_USER_ERROR = 2
+
+
+def _write_png(path: str, pixels) -> None:
+    from .intake import encode_png
+
+    Path(path).write_bytes(encode_png(pixels))
+
+
+def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
+    from .pipeline import analyze
+    from .regions import draw_regions
+
+    done = analyze(args.photo, settings)
+    if args.regions_out:
+        _write_png(args.regions_out, draw_regions(done.photo.pixels, done.regions))
+    result = done.result.to_dict()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_analysis(result))
+    return 0
+
+
+def format_analysis(result: dict) -> str:
+    """Human-readable text of an analysis result."""
+    lines = [f"quality: {result['quality']['overall']}"]
+    for item in result["quality"]["items"]:
+        mark = {"pass": " ", "warn": "!", "fail": "X"}[item["status"]]
+        lines.append(f"  [{mark}] {item['name']}: {item['value']} {item['unit']}"
+                     + ("" if item["status"] == "pass" else f" — {item['advice']}"))
+    box = result["face"]["box"]
+    lines.append(f"face: {box['width']}×{box['height']} px at ({box['x']}, {box['y']}), "
+                 f"{result['face']['landmarks']} landmarks")
+    lines.append("regions (px): " + ", ".join(f"{k} {v['area_px']}" for k, v in result["regions"].items()))
+    lines.append("summary: " + ", ".join(f"{k} {v}" for k, v in result["summary"].items()))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analyzer",
+                                     description="Before/after skin photo progress analyzer")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("analyze", help="check quality, find the face and measure one photo")
+    p.add_argument("photo", help="photo file (JPEG, PNG, WebP, TIFF, HEIC)")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--regions-out", metavar="PNG", help="write the regions drawn over the photo")
+    p.set_defaults(func=cmd_analyze)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return args.func(args, settings)
+    except AnalyzerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except (ValueError, OSError) as exc:  # e.g. bad output path, bad env value
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Exception types of the analyzer library.
+
+Every error a person can cause (a bad file, a photo without a face...) is one
+of these, with a message that says what to do.  The CLI maps them to one line
+on stderr and exit code 2; the UI shows the message.
+"""
+
+
+class AnalyzerError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class IntakeError(AnalyzerError):
+    """The file cannot be used as a photo (missing, not an image, too large...)."""
+
+
+class FaceNotFoundError(AnalyzerError):
+    """No face was found in the photo."""
+
+
+class ModelError(AnalyzerError):
+    """The face landmark model is missing or does not match its checksum."""
+
+
+class AlignmentError(AnalyzerError):
+    """Two photos cannot be aligned at all (e.g. no face in one of them)."""

@@ -1,0 +1,96 @@
+"""The one path every shell shares: ``analyze(photo)`` and ``compare(a, b)``.
+
+Results are plain dataclasses that serialise to JSON, carry the algorithm
+version and the settings that produced them, and are what the CLI prints,
+the store saves and the UI draws.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import quality as quality_mod
+from .config import Settings
+from .face import FaceLandmarks, get_landmarker
+from .intake import CaptureInfo, Photo, load_photo
+from .regions import RegionMasks, build_regions
+from .version import ALGORITHM_VERSION
+
+
+@dataclass
+class Analysis:
+    """Everything measured on one photo (JSON-serialisable via ``to_dict``)."""
+
+    algorithm_version: str
+    capture: dict
+    face: dict
+    quality: dict
+    regions: dict
+    summary: dict
+    metrics: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class AnalysedPhoto:
+    """In-memory products of analysing one photo, for compare and the UI."""
+
+    photo: Photo
+    face: FaceLandmarks
+    regions: RegionMasks
+    result: Analysis
+
+
+def analyse_pixels(rgb: np.ndarray, info: CaptureInfo | None = None,
+                   settings: Settings | None = None) -> AnalysedPhoto:
+    """Analyse RGB ``uint8`` pixels: landmarks, regions, quality and metrics."""
+    settings = settings or Settings()
+    if info is None:
+        info = CaptureInfo(sha256="", format="array", width=rgb.shape[1], height=rgb.shape[0],
+                           captured_at=None, camera=None, orientation=1, colour_profile=None,
+                           source_mode="RGB")
+    face = get_landmarker(settings.model_path).detect(rgb)
+    regions = build_regions(rgb, face)
+    items = quality_mod.assess(rgb, face, regions)
+    from .metrics import measure_all  # metrics depend on regions; imported lazily
+
+    metrics, summary, metric_warnings = measure_all(rgb, regions, face)
+    x, y, w, h = face.box
+    warnings = [f"{i.name}: {i.advice}" for i in items if i.status != "pass"] + metric_warnings
+    result = Analysis(
+        algorithm_version=ALGORITHM_VERSION,
+        capture=info.to_dict(),
+        face={"box": {"x": x, "y": y, "width": w, "height": h},
+              "landmarks": int(len(face.points)), "faces_found": face.faces_found,
+              "interocular_px": round(face.interocular_px, 2),
+              "pose_deg": {k: round(v, 2) for k, v in face.pose.items()}},
+        quality={"overall": quality_mod.overall(items),
+                 "items": [i.to_dict() for i in items],
+                 "thresholds": quality_mod.THRESHOLDS},
+        regions={name: {"area_px": a} for name, a in regions.area_px().items()},
+        summary=summary,
+        metrics=metrics,
+        warnings=warnings,
+        settings={"max_pixels": settings.max_pixels, "max_file_bytes": settings.max_file_bytes,
+                  "model": str(settings.model_path or "bundled")},
+    )
+    return AnalysedPhoto(photo=Photo(rgb, info), face=face, regions=regions, result=result)
+
+
+def analyze(source: str | Path | bytes, settings: Settings | None = None) -> AnalysedPhoto:
+    """Decode a photo file (or bytes) and analyse it.
+
+    Raises
+    ------
+    IntakeError, FaceNotFoundError
+        With a message a person can act on.
+    """
+    settings = settings or Settings()
+    photo = load_photo(source, settings)
+    return analyse_pixels(photo.pixels, photo.info, settings)

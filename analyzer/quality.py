@@ -1,0 +1,150 @@
+"""Capture-quality report: is this photo good enough to measure skin on?
+
+Each check gives a value, a status (``pass`` / ``warn`` / ``fail``) and advice
+a person can act on.  Thresholds are module constants, recorded with results.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from .face import FaceLandmarks
+from .regions import SKIN_OUTLINE, RegionMasks, polygon_mask
+
+# (warn, fail) thresholds.
+FACE_WIDTH_PX = (500, 250)          # landmark box width; below = warn / fail
+POSE_DEG = (12.0, 25.0)             # |yaw|, |pitch|, |roll| (MediaPipe pitch reads ~9° on a level face)
+BLUR_SHARPNESS = (0.35, 0.15)       # relative high-frequency energy, below = warn / fail
+CLIPPED_FRACTION = (0.02, 0.10)     # share of skin pixels clipped
+SKIN_LUMA = (60.0, 35.0)            # median skin luma (0-255) below = warn / fail
+COLOUR_CAST = (0.06, 0.15)          # chromaticity distance of the background from grey
+REGION_VISIBLE = (0.75, 0.45)       # share of a region's polygon that is skin
+THRESHOLDS = {
+    "face_width_px": FACE_WIDTH_PX, "pose_deg": POSE_DEG, "sharpness": BLUR_SHARPNESS,
+    "clipped_fraction": CLIPPED_FRACTION, "skin_luma": SKIN_LUMA,
+    "colour_cast": COLOUR_CAST, "region_visible": REGION_VISIBLE,
+}
+
+
+@dataclass(frozen=True)
+class QualityItem:
+    """One check: ``status`` is ``pass``, ``warn`` or ``fail``."""
+
+    name: str
+    value: float
+    unit: str
+    status: str
+    advice: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _grade_low(value: float, limits: tuple[float, float]) -> str:
+    """Status for a value where *lower* is worse."""
+    warn, fail = limits
+    return "fail" if value < fail else "warn" if value < warn else "pass"
+
+
+def _grade_high(value: float, limits: tuple[float, float]) -> str:
+    """Status for a value where *higher* is worse."""
+    warn, fail = limits
+    return "fail" if value > fail else "warn" if value > warn else "pass"
+
+
+def sharpness(rgb: np.ndarray, skin: np.ndarray, interocular_px: float) -> float:
+    """Fine-detail energy on skin relative to a sharp reference, scale-free.
+
+    The image is resampled so that the inter-ocular distance is 256 px, then
+    the ratio of Laplacian energy (fine scale, σ≈0.6 px) to band-pass energy
+    at a 4× coarser scale is taken on skin.  Blur removes the fine band first,
+    so the ratio falls with blur whatever the camera distance.
+    """
+    factor = 256.0 / max(interocular_px, 1.0)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+    small = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=interp)
+    mask = cv2.resize(skin.astype(np.uint8), small.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+    mask = cv2.erode(mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    if mask.sum() < 100:
+        return 0.0
+    fine = small - cv2.GaussianBlur(small, (0, 0), 1.0)
+    coarse = cv2.GaussianBlur(small, (0, 0), 1.0) - cv2.GaussianBlur(small, (0, 0), 4.0)
+    return float(np.std(fine[mask]) / (np.std(coarse[mask]) + 1e-6))
+
+
+def colour_cast(rgb: np.ndarray, face_outline: np.ndarray) -> float:
+    """Shades-of-grey (p=6) illuminant estimate on the background, distance from grey.
+
+    Returns the Euclidean distance of the estimated illuminant's rg
+    chromaticity from neutral (1/3, 1/3); 0 means no cast.
+    """
+    background = ~cv2.dilate(face_outline.astype(np.uint8), np.ones((31, 31), np.uint8)).astype(bool)
+    px = rgb[background].astype(np.float64) / 255.0
+    if len(px) < 100:
+        px = rgb.reshape(-1, 3).astype(np.float64) / 255.0
+    illum = np.power(np.mean(np.power(px, 6.0), axis=0), 1 / 6.0)
+    chroma = illum / max(illum.sum(), 1e-9)
+    return float(np.hypot(chroma[0] - 1 / 3, chroma[1] - 1 / 3))
+
+
+def assess(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks) -> list[QualityItem]:
+    """Run every capture-quality check on one photo."""
+    items: list[QualityItem] = []
+    skin = regions["whole_face"]
+    width = face.box[2]
+    items.append(QualityItem(
+        "face_size", float(width), "px", _grade_low(width, FACE_WIDTH_PX),
+        "move the camera closer or use a higher resolution: the face should be at least "
+        f"{FACE_WIDTH_PX[0]} px wide" if width < FACE_WIDTH_PX[0] else "ok"))
+    if face.faces_found > 1:
+        items.append(QualityItem(
+            "several_faces", float(face.faces_found), "faces", "warn",
+            "more than one face in the photo; the largest was analysed — crop to the patient"))
+    for axis in ("yaw", "pitch", "roll"):
+        angle = float(face.pose.get(axis, 0.0))
+        status = _grade_high(abs(angle), POSE_DEG)
+        advice = {
+            "yaw": "turn the head to face the camera straight on",
+            "pitch": "keep the chin level (camera at eye height)",
+            "roll": "keep the head upright (eyes level)",
+        }[axis] if status != "pass" else "ok"
+        items.append(QualityItem(f"head_{axis}", round(angle, 2), "degrees", status, advice))
+    sharp = sharpness(rgb, skin, face.interocular_px)
+    items.append(QualityItem(
+        "sharpness", round(sharp, 4), "ratio", _grade_low(sharp, BLUR_SHARPNESS),
+        "the skin is blurred: hold the camera still, focus on the face, use more light"
+        if sharp < BLUR_SHARPNESS[0] else "ok"))
+    # Clipping is judged on the whole face outline: the skin mask itself drops highlights.
+    outline = regions.candidate if regions.candidate is not None else skin
+    px = rgb[outline]
+    clipped = float(((px >= 250).any(axis=1) | (px <= 5).all(axis=1)).mean()) if len(px) else 1.0
+    items.append(QualityItem(
+        "clipped_skin", round(clipped, 4), "fraction", _grade_high(clipped, CLIPPED_FRACTION),
+        "parts of the skin are over- or under-exposed: lower the exposure or soften the light"
+        if clipped > CLIPPED_FRACTION[0] else "ok"))
+    luma = float(np.median(px @ np.array([0.299, 0.587, 0.114]))) if len(px) else 0.0
+    items.append(QualityItem(
+        "skin_brightness", round(luma, 1), "0-255", _grade_low(luma, SKIN_LUMA),
+        "the photo is too dark: add light or raise the exposure" if luma < SKIN_LUMA[0] else "ok"))
+    cast = colour_cast(rgb, polygon_mask(face.points, SKIN_OUTLINE, skin.shape))
+    items.append(QualityItem(
+        "colour_cast", round(cast, 4), "rg distance", _grade_high(cast, COLOUR_CAST),
+        "strong colour cast: use the clinic's usual neutral light or set white balance to daylight"
+        if cast > COLOUR_CAST[0] else "ok"))
+    for name, visible in regions.visible_fraction().items():
+        status = _grade_low(visible, REGION_VISIBLE)
+        if status != "pass":
+            items.append(QualityItem(
+                f"visible_{name}", round(visible, 3), "fraction", status,
+                f"the {name.replace('_', ' ')} is partly covered (hair, glasses, hands) or out of "
+                "frame: clear it and retake"))
+    return items
+
+
+def overall(items: list[QualityItem]) -> str:
+    """Worst status of all items."""
+    statuses = {i.status for i in items}
+    return "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"

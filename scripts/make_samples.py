@@ -1,0 +1,25 @@
+"""Regenerate sample_images/ from the skin phantom (deterministic).
+
+Run: .venv/bin/python scripts/make_samples.py
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from analyzer.intake import encode_jpeg  # noqa: E402
+from analyzer.phantom import base_face  # noqa: E402
+
+
+def main() -> None:
+    out = ROOT / "sample_images"
+    out.mkdir(exist_ok=True)
+    (out / "astronaut_face.jpg").write_bytes(encode_jpeg(base_face(scale=6.0, seed=0), quality=90))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+import io
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from analyzer.config import Settings
+from analyzer.errors import IntakeError
+from analyzer.intake import load_photo
+
+
+def marker_image(w=60, h=40) -> np.ndarray:
+    """An asymmetric image: red block at top-left, so orientation is visible."""
+    img = np.full((h, w, 3), 200, np.uint8)
+    img[:10, :20] = (255, 0, 0)
+    return img
+
+
+def encode(arr, fmt, **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF", "HEIF"])
+def test_formats_decode_to_rgb_uint8(fmt):
+    arr = marker_image()
+    photo = load_photo(encode(arr, fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP", "HEIF") else {})))
+    assert photo.pixels.dtype == np.uint8 and photo.pixels.shape == (40, 60, 3)
+    assert photo.info.format in (fmt, "HEIF")
+    assert np.abs(photo.pixels.astype(int) - arr).mean() < 6
+
+
+# EXIF orientation -> numpy operation that undoes it (PIL's exif_transpose semantics)
+ORIENTATIONS = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: np.transpose(a, (1, 0, 2)),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.transpose(a, (1, 0, 2))[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+def test_exif_orientation_applied(orientation):
+    arr = marker_image()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    photo = load_photo(encode(arr, "PNG", exif=exif.tobytes()))
+    expected = ORIENTATIONS[orientation](arr)
+    assert photo.pixels.shape == expected.shape
+    np.testing.assert_array_equal(photo.pixels, expected)
+    assert photo.info.orientation == orientation
+
+
+def test_capture_time_and_camera_kept_location_dropped():
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif[0x0110] = "EOS R6"
+    exif.get_ifd(0x8769)[0x9003] = "2026:03:14 09:26:53"
+    exif.get_ifd(0x8825)[2] = (52.0, 22.0, 1.5)  # GPSLatitude
+    exif.get_ifd(0x8825)[1] = "N"
+    data = encode(marker_image(), "JPEG", exif=exif.tobytes())
+    assert b"EOS R6" in data
+    photo = load_photo(data)
+    assert photo.info.captured_at == "2026-03-14T09:26:53"
+    assert photo.info.camera == "Canon EOS R6"
+    text = repr(photo.info.to_dict()).lower()
+    assert "gps" not in text and "52.0" not in text
+
+
+def test_sixteen_bit_grey_png():
+    grey = (np.linspace(0, 65535, 64 * 32).reshape(32, 64)).astype(np.uint16)
+    photo = load_photo(encode(grey, "PNG"))
+    assert photo.pixels.shape == (32, 64, 3) and photo.pixels.dtype == np.uint8
+    assert photo.pixels[0, 0, 0] == 0 and photo.pixels[-1, -1, 0] == 255
+    assert photo.info.source_mode.startswith("I")
+
+
+def test_grayscale_cmyk_palette_and_alpha():
+    grey = load_photo(encode(np.full((20, 20), 90, np.uint8), "PNG"))
+    assert (grey.pixels == 90).all()
+    cmyk_img = Image.new("CMYK", (20, 20), (0, 255, 255, 0))  # pure red in CMYK
+    buf = io.BytesIO()
+    cmyk_img.save(buf, "JPEG", quality=95)
+    red = load_photo(buf.getvalue()).pixels
+    assert red[..., 0].mean() > 200 and red[..., 1].mean() < 60
+    rgba = np.zeros((20, 20, 4), np.uint8)  # fully transparent -> white background
+    flat = load_photo(encode(rgba, "PNG")).pixels
+    assert (flat == 255).all()
+    pal = Image.fromarray(marker_image()).convert("P", palette=Image.Palette.ADAPTIVE)
+    buf = io.BytesIO()
+    pal.save(buf, "PNG")
+    assert load_photo(buf.getvalue()).pixels.shape == (40, 60, 3)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(IntakeError, match="file not found"):
+        load_photo(tmp_path / "nope.jpg")
+
+
+def test_folder_is_not_a_photo(tmp_path):
+    with pytest.raises(IntakeError, match="is a folder"):
+        load_photo(tmp_path)
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.jpg"
+    p.write_bytes(b"")
+    with pytest.raises(IntakeError, match="empty"):
+        load_photo(p)
+
+
+def test_not_an_image(tmp_path):
+    p = tmp_path / "notes.jpg"
+    p.write_text("patient notes, not a photo\n" * 20)
+    with pytest.raises(IntakeError, match="not an image"):
+        load_photo(p)
+
+
+def test_truncated_jpeg():
+    data = encode(np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8), "JPEG")
+    with pytest.raises(IntakeError, match="truncated or damaged"):
+        load_photo(data[: len(data) // 2])
+
+
+def test_file_too_large(tmp_path):
+    p = tmp_path / "big.png"
+    p.write_bytes(encode(marker_image(), "PNG"))
+    with pytest.raises(IntakeError, match="file is too large"):
+        load_photo(p, Settings(max_file_bytes=100))
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims a huge size (a decompression bomb's first bytes)."""
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_refused_before_decoding():
+    with pytest.raises(IntakeError, match="too large|too many pixels"):
+        load_photo(png_header_only(50_000, 50_000))
+    with pytest.raises(IntakeError, match="too large"):
+        load_photo(png_header_only(3000, 3000), Settings(max_pixels=1_000_000))
+
+
+def test_unsupported_format():
+    buf = io.BytesIO()
+    Image.fromarray(marker_image()).save(buf, "GIF")
+    with pytest.raises(IntakeError, match="not supported"):
+        load_photo(buf.getvalue())
