@@ -56,15 +56,28 @@ def format_analysis(result: dict) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m analyzer",
-                                     description="Before/after skin photo progress analyzer")
-    sub = parser.add_subparsers(dest="command", required=True)
+def register_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="check quality, find the face and measure one photo")
     p.add_argument("photo", help="photo file (JPEG, PNG, WebP, TIFF, HEIC)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--regions-out", metavar="PNG", help="write the regions drawn over the photo")
     p.set_defaults(func=cmd_analyze)
+
+
+def registrars():
+    """Functions that add sub-commands; each command family lives in its own module.
+
+    Each takes the ``add_subparsers`` object and sets ``func(args, settings) -> int``.
+    """
+    return [register_analyze]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analyzer",
+                                     description="Before/after skin photo progress analyzer")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for register in registrars():
+        register(sub)
     return parser
 
 
