@@ -4,6 +4,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 1
+# A real PostgreSQL for the store tests (best effort: they skip, with the
+# reason, when it cannot start). An existing TEST_POSTGRES_URL is kept.
+if [ -z "${TEST_POSTGRES_URL:-}" ]; then
+  if url=$(scripts/postgres.sh 2>"${TMPDIR:-/tmp}/analyzer-postgres-start.log"); then
+    export TEST_POSTGRES_URL="$url"
+  else
+    export TEST_POSTGRES_SKIP_REASON="scripts/postgres.sh failed: $(tail -n 3 "${TMPDIR:-/tmp}/analyzer-postgres-start.log" | tr '\n' ' ')"
+    echo "warning: PostgreSQL did not start; its tests will be skipped (see ${TMPDIR:-/tmp}/analyzer-postgres-start.log)" >&2
+  fi
+fi
 .venv/bin/python -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
