@@ -64,12 +64,36 @@ def register_analyze(sub) -> None:
     p.set_defaults(func=cmd_analyze)
 
 
+def cmd_phantom(args: argparse.Namespace, settings: Settings) -> int:
+    from .phantom import TONES, demo_course, make_face, write_series
+
+    if args.tone not in TONES:
+        raise ValueError(f"unknown tone {args.tone!r}; one of {', '.join(TONES)}")
+    face = make_face(scale=args.scale, seed=args.seed, tone=TONES[args.tone])
+    written = write_series(Path(args.out_dir), face, demo_course(), seed=args.seed,
+                           capture_strength=args.capture)
+    for path in written:
+        print(path)
+    return 0
+
+
+def register_phantom(sub) -> None:
+    p = sub.add_parser("phantom", help="write a synthetic patient course with known truth")
+    p.add_argument("out_dir", help="folder for <date>_<visit>.jpg and .json sidecars")
+    p.add_argument("--tone", default="light", help="skin tone: light, intermediate, tan, brown, dark")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale", type=float, default=6.0, help="enlargement (6: face ≈ 550 px wide)")
+    p.add_argument("--capture", type=float, default=0.5,
+                   help="capture variance strength (0 = identical framing and light)")
+    p.set_defaults(func=cmd_phantom)
+
+
 def registrars():
     """Functions that add sub-commands; each command family lives in its own module.
 
     Each takes the ``add_subparsers`` object and sets ``func(args, settings) -> int``.
     """
-    return [register_analyze]
+    return [register_analyze, register_phantom]
 
 
 def build_parser() -> argparse.ArgumentParser:
