@@ -28,12 +28,17 @@ class Settings:
     model_path : Path or None
         Face Landmarker model; ``None`` uses the copy shipped in the package
         (``ANALYZER_MODEL_PATH``).
+    database_url : str or None
+        SQLAlchemy URL of the database (``DATABASE_URL`` or
+        ``ANALYZER_DATABASE_URL``, the latter wins); ``None`` means a SQLite
+        file at ``<data_dir>/analyzer.db``.
     """
 
     data_dir: Path = field(default_factory=lambda: Path("data"))
     max_file_bytes: int = 40 * 1024 * 1024
     max_pixels: int = 60_000_000
     model_path: Path | None = None
+    database_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -49,4 +54,6 @@ class Settings:
             changes["max_pixels"] = int(v)
         if v := env.get(ENV_PREFIX + "MODEL_PATH"):
             changes["model_path"] = Path(v)
+        if v := env.get(ENV_PREFIX + "DATABASE_URL") or env.get("DATABASE_URL"):
+            changes["database_url"] = v
         return replace(s, **changes)

@@ -24,3 +24,15 @@ class ModelError(AnalyzerError):
 
 class AlignmentError(AnalyzerError):
     """Two photos cannot be aligned at all (e.g. no face in one of them)."""
+
+
+class StoreError(AnalyzerError):
+    """The database or the photo store cannot do what was asked."""
+
+
+class NotFoundError(StoreError):
+    """A patient, visit, photo or analysis does not exist (or was erased)."""
+
+
+class DuplicateError(StoreError):
+    """Something that must be unique already exists (e.g. a patient code)."""
