@@ -93,7 +93,9 @@ def registrars():
 
     Each takes the ``add_subparsers`` object and sets ``func(args, settings) -> int``.
     """
-    return [register_analyze, register_phantom]
+    from .store.cli import register as register_store  # light: imports SQLAlchemy lazily
+
+    return [register_analyze, register_phantom, register_store]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,12 +2,23 @@
 
 Use :class:`Store` (``Store.open(settings)``); SQL lives only in this package.
 Bulk operations (folder import, re-analysis) are in :mod:`analyzer.store.importer`.
+Names are imported lazily so ``python -m analyzer`` starts without SQLAlchemy.
 """
-from .blobs import BlobStore, FsspecBlobStore, LocalBlobStore, open_blob_store
-from .repository import (SKIN_CONDITIONS, SKIN_TYPES, VIEWS, AnalysisRecord, AuditRecord,
-                         PatientRecord, PhotoRecord, PreparedPhoto, Store, VisitRecord,
-                         prepare_photo)
+from importlib import import_module
 
-__all__ = ["Store", "BlobStore", "LocalBlobStore", "FsspecBlobStore", "open_blob_store",
-           "PatientRecord", "VisitRecord", "PhotoRecord", "AnalysisRecord", "AuditRecord",
-           "PreparedPhoto", "prepare_photo", "VIEWS", "SKIN_CONDITIONS", "SKIN_TYPES"]
+_EXPORTS = {
+    "Store": "repository", "PatientRecord": "repository", "VisitRecord": "repository",
+    "PhotoRecord": "repository", "AnalysisRecord": "repository", "AuditRecord": "repository",
+    "PreparedPhoto": "repository", "prepare_photo": "repository", "VIEWS": "repository",
+    "SKIN_CONDITIONS": "repository", "SKIN_TYPES": "repository",
+    "BlobStore": "blobs", "LocalBlobStore": "blobs", "FsspecBlobStore": "blobs",
+    "open_blob_store": "blobs",
+    "import_folder": "importer", "reanalyze": "importer",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
