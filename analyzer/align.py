@@ -1,0 +1,567 @@
+"""Register a follow-up photo to the baseline, sub-pixel, and say when not to trust it.
+
+Method
+------
+1. Landmarks: a robust similarity (``cv2.estimateAffinePartial2D``, LMEDS) on
+   landmarks that do not move with expression (eye corners, nose, forehead,
+   cheekbones, temples; no mouth, jaw or eyelids).  This is the initialisation
+   and the ``landmarks`` fallback.
+2. Intensity refinement: ECC (``cv2.findTransformECCWithMask``, homography)
+   on *locally normalised log-luminance* (log luma minus its local mean,
+   divided by its local spread), which removes exposure, white balance and a
+   smooth lighting gradient.  Only baseline skin inside the face outline is
+   used, on a coarse-to-fine pyramid restricted to the face bounding box.
+3. Checks: landmark residual, skin NCC and how sharply it peaks at the found
+   transform, skin visible in both photos, head-pose difference.  Anything
+   failing gives ``ok=False`` with the reason.
+4. Optional local residual (``local=True``): DIS optical flow on skin between
+   the baseline and the aligned follow-up, for expression changes.  Reported
+   separately; the global transform is always there.
+
+Directions
+----------
+``Alignment.matrix`` maps a *follow-up* pixel ``(x, y, 1)`` to the *baseline*
+pixel showing the same skin.  ``warped`` is the follow-up resampled into the
+baseline frame (``warped[p] = followup[matrix⁻¹ · p]``).  :func:`warp_mask`
+goes the other way: a baseline-frame mask into follow-up pixels.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .errors import AlignmentError, FaceNotFoundError
+from .face import LEFT_IRIS_CENTRE, RIGHT_IRIS_CENTRE, FaceLandmarks
+from .regions import FACE_OVAL, RegionMasks, feature_exclusion, polygon_mask, skin_colour_outliers
+
+# Landmarks that move little with expression: eye corners, nose bridge and
+# tip, forehead, cheekbones, temples (MediaPipe face mesh indices).
+STABLE_LANDMARKS = (
+    33, 133, 362, 263, 130, 359, 243, 463,                       # eye corners
+    1, 4, 5, 6, 168, 197, 195, 2, 98, 327, 48, 278, 19, 94,      # nose
+    10, 151, 9, 108, 337, 67, 297, 109, 338, 69, 299, 104, 333,  # forehead
+    116, 345, 123, 352, 50, 280, 117, 346, 118, 347,             # cheekbones
+    234, 454, 127, 356, 93, 323, 162, 389,                       # temples, face sides
+)
+
+# Thresholds of the trust checks.
+MAX_POSE_DIFF_DEG = 10.0      # yaw or pitch difference to the baseline
+MAX_RESIDUAL_IOD = 0.06       # RMS stable-landmark residual / inter-ocular distance
+MIN_NCC = 0.25                # skin NCC after alignment (locally normalised luma)
+MIN_NCC_PEAK = 0.08           # NCC drop when the result is moved by PEAK_SHIFT_PX
+PEAK_SHIFT_PX = 1.5
+MIN_COVERAGE = 0.6            # share of baseline skin that is skin in the follow-up too
+MAX_LANDMARK_DISAGREE_IOD = 0.08  # refined vs landmark fit, on stable landmarks
+MAX_LOCAL_FLOW_IOD = 0.03     # median local residual flow / inter-ocular distance
+
+FINE_FACE_PX = 1000           # finest pyramid level: face at most this wide
+COARSE_FACE_PX = 180          # coarsest pyramid level: face about this wide
+FEATURE_SIGMA_PX = 4.0        # local mean / spread scale of the feature image, level px
+ECC_ITERATIONS = 60
+ECC_EPS = 1e-5
+
+
+@dataclass
+class LocalFlow:
+    """Residual non-rigid motion left after the global transform.
+
+    ``flow[y, x]`` (baseline frame, px) points from a baseline pixel to the
+    same skin in ``warped`` (the globally aligned follow-up): the skin at
+    baseline ``p`` is at ``p + flow[p]`` in ``warped``.  ``warped`` here is the
+    follow-up with the local correction applied too.
+    """
+
+    flow: np.ndarray
+    warped: np.ndarray
+    median_px: float
+    p95_px: float
+
+    def to_dict(self) -> dict:
+        return {"median_px": round(self.median_px, 3), "p95_px": round(self.p95_px, 3)}
+
+
+@dataclass
+class Alignment:
+    """Result of :func:`align`.
+
+    Attributes
+    ----------
+    matrix : ndarray (3, 3) float64
+        Maps follow-up pixel ``(x, y, 1)`` to baseline pixel (normalised so
+        ``matrix[2, 2] == 1``).
+    warped : ndarray (H, W, 3) uint8
+        The follow-up resampled into the baseline frame (baseline shape).
+    valid : ndarray (H, W) bool
+        Baseline frame: skin in the baseline and in the aligned follow-up.
+    residual_px : float
+        RMS distance of stable landmarks (follow-up mapped by ``matrix``
+        vs baseline), px.  Landmark noise, typically 1–3 px.
+    ncc : float
+        Normalised cross-correlation of locally normalised luminance on
+        ``valid`` after alignment (1 = identical texture).
+    ok : bool
+        False when the result should not be used; ``reason`` says why.
+    method : str
+        ``"ecc-homography"`` (refined) or ``"landmarks"`` (similarity only).
+    landmark_matrix : ndarray (3, 3)
+        The landmark-only similarity (same direction as ``matrix``).
+    """
+
+    matrix: np.ndarray
+    warped: np.ndarray
+    valid: np.ndarray
+    residual_px: float
+    ncc: float
+    ok: bool
+    reason: str
+    method: str
+    seconds: float
+    landmark_matrix: np.ndarray | None = None
+    checks: dict = field(default_factory=dict)
+    local_flow: LocalFlow | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-friendly summary without images."""
+        out = {
+            "matrix_followup_to_baseline": np.round(self.matrix, 10).tolist(),
+            "residual_px": round(float(self.residual_px), 3),
+            "ncc": round(float(self.ncc), 4),
+            "ok": bool(self.ok),
+            "reason": self.reason,
+            "method": self.method,
+            "seconds": round(float(self.seconds), 3),
+            "valid_px": int(self.valid.sum()),
+            "checks": self.checks,
+        }
+        if self.landmark_matrix is not None:
+            out["landmark_matrix"] = np.round(self.landmark_matrix, 10).tolist()
+        if self.local_flow is not None:
+            out["local_flow"] = self.local_flow.to_dict()
+        return out
+
+
+# --------------------------------------------------------------------- geometry
+
+def apply_matrix(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Map ``(N, 2)`` points ``(x, y)`` by a 3×3 matrix (with the perspective divide)."""
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    q = np.c_[p, np.ones(len(p))] @ np.asarray(matrix, np.float64).T
+    return q[:, :2] / q[:, 2:3]
+
+
+def _normalise(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, np.float64)
+    return m / m[2, 2]
+
+
+def _translate(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1.0, 0, dx], [0, 1.0, dy], [0, 0, 1.0]])
+
+
+def _resize_matrix(s: float) -> np.ndarray:
+    """Full-resolution pixel → pixel of an image resized by ``s`` (cv2 pixel centres)."""
+    return np.array([[s, 0, 0.5 * s - 0.5], [0, s, 0.5 * s - 0.5], [0, 0, 1.0]])
+
+
+def warp_mask(mask: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Map a *baseline-frame* boolean mask into *follow-up* pixels.
+
+    Parameters
+    ----------
+    mask : ndarray (Hb, Wb) bool
+        A mask in the baseline frame (e.g. a region of the baseline photo).
+    matrix : ndarray (3, 3)
+        ``Alignment.matrix``: follow-up pixel → baseline pixel.
+    shape : (Hf, Wf)
+        Shape of the follow-up photo.
+
+    Returns
+    -------
+    ndarray (Hf, Wf) bool
+        ``out[q] = mask[matrix · q]``: the same skin, in follow-up pixels.
+    """
+    h, w = shape[:2]
+    src = np.ascontiguousarray(mask, dtype=np.uint8) * 255
+    # WARP_INVERSE_MAP: dst(q) = src(matrix · q), matrix maps dst (follow-up) -> src (baseline)
+    out = cv2.warpPerspective(src, np.asarray(matrix, np.float64), (w, h),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out >= 128
+
+
+def warp_image(followup_rgb: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resample the follow-up into the baseline frame (``matrix``: follow-up → baseline)."""
+    h, w = shape[:2]
+    return cv2.warpPerspective(followup_rgb, np.asarray(matrix, np.float64), (w, h),
+                               flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+# ---------------------------------------------------------------------- features
+
+def feature_image(rgb: np.ndarray, sigma: float = FEATURE_SIGMA_PX) -> np.ndarray:
+    """Locally normalised log-luminance (float32): lighting-tolerant texture.
+
+    ``log`` turns exposure, white balance and a lighting gradient into additive,
+    smooth terms; subtracting the local mean (Gaussian ``sigma``) removes them
+    and dividing by the local spread (Gaussian ``2·sigma``) evens out contrast.
+    """
+    y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    log = np.log(y + 8.0)
+    hp = log - cv2.GaussianBlur(log, (0, 0), sigma)
+    spread = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 2.0 * sigma)) + 1e-3
+    return (hp / spread).astype(np.float32)
+
+
+def refinement_mask(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks | None) -> np.ndarray:
+    """Skin used to refine the alignment, in the photo's pixels (bool).
+
+    The whole face outline up to the hairline, minus eyes, brows, lips and
+    nostrils (with margin) and minus pixels not coloured like skin; united with
+    the whole-face skin mask of ``regions`` when given.
+    """
+    shape = rgb.shape[:2]
+    oval = polygon_mask(face.points, FACE_OVAL, shape)
+    oval &= ~feature_exclusion(face.points, shape, margin_px=0.04 * face.interocular_px)
+    mask = oval & ~skin_colour_outliers(rgb, oval)
+    if regions is not None:
+        mask |= regions["whole_face"]
+    return mask
+
+
+def _masked_ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    if mask.sum() < 50:
+        return 0.0
+    x = a[mask].astype(np.float64)
+    y = b[mask].astype(np.float64)
+    x -= x.mean()
+    y -= y.mean()
+    d = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / d) if d > 0 else 0.0
+
+
+# --------------------------------------------------------------------- landmarks
+
+def landmark_transform(baseline_face: FaceLandmarks, followup_face: FaceLandmarks) -> np.ndarray:
+    """Robust similarity (LMEDS) on stable landmarks: follow-up → baseline, 3×3.
+
+    Raises
+    ------
+    AlignmentError
+        When no transform can be fitted.
+    """
+    idx = list(STABLE_LANDMARKS)
+    src = followup_face.points[idx].astype(np.float32)
+    dst = baseline_face.points[idx].astype(np.float32)
+    a, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
+    if a is None or inliers is None or int(inliers.sum()) < 6:
+        raise AlignmentError("the two faces' landmarks cannot be matched; retake the follow-up facing the camera")
+    return np.vstack([a, [0.0, 0.0, 1.0]])
+
+
+def landmark_residual(matrix: np.ndarray, baseline_face: FaceLandmarks,
+                      followup_face: FaceLandmarks) -> float:
+    """RMS distance (baseline px) of stable landmarks after mapping the follow-up's."""
+    idx = list(STABLE_LANDMARKS)
+    d = apply_matrix(matrix, followup_face.points[idx]) - baseline_face.points[idx]
+    return float(np.sqrt((d ** 2).sum(axis=1).mean()))
+
+
+# ---------------------------------------------------------------------- refinement
+
+def pyramid_scales(face_width_px: float) -> list[float]:
+    """Scales (coarse → fine) so the face is ~``COARSE_FACE_PX`` wide at the coarsest level."""
+    finest = min(1.0, FINE_FACE_PX / max(face_width_px, 1.0))
+    scales = [finest]
+    while face_width_px * scales[0] / 2 >= COARSE_FACE_PX:
+        scales.insert(0, scales[0] / 2)
+    return scales
+
+
+@dataclass
+class _Level:
+    """One pyramid level: baseline crop features and its mask, follow-up crop features."""
+
+    base: np.ndarray
+    mask: np.ndarray
+    follow: np.ndarray
+    to_level_b: np.ndarray  # baseline full-res px -> level px
+    to_level_f: np.ndarray  # follow-up full-res px -> level px
+
+
+def _make_level(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray, box: tuple,
+                matrix: np.ndarray, s: float) -> _Level:
+    """Crop the baseline face box and the follow-up area it maps to, resize by ``s``."""
+    hb, wb = baseline.shape[:2]
+    hf, wf = followup.shape[:2]
+    margin = 16.0 / s
+    x0, y0, bw, bh = box
+    bx0, by0 = int(max(0, x0 - margin)), int(max(0, y0 - margin))
+    bx1, by1 = int(min(wb, x0 + bw + margin)), int(min(hb, y0 + bh + margin))
+    corners = np.array([[bx0, by0], [bx1, by0], [bx1, by1], [bx0, by1]], np.float64)
+    q = apply_matrix(np.linalg.inv(matrix), corners)
+    fx0, fy0 = np.maximum(np.floor(q.min(axis=0) - margin), 0).astype(int)
+    fx1, fy1 = np.minimum(np.ceil(q.max(axis=0) + margin), [wf, hf]).astype(int)
+    if fx1 - fx0 < 16 or fy1 - fy0 < 16:
+        raise AlignmentError("the face of the baseline falls outside the follow-up photo")
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    b = baseline[by0:by1, bx0:bx1]
+    f = followup[fy0:fy1, fx0:fx1]
+    if s != 1.0:
+        b = cv2.resize(b, None, fx=s, fy=s, interpolation=interp)
+        f = cv2.resize(f, None, fx=s, fy=s, interpolation=interp)
+    m = cv2.resize(mask[by0:by1, bx0:bx1].astype(np.uint8) * 255, (b.shape[1], b.shape[0]),
+                   interpolation=cv2.INTER_NEAREST)
+    r = _resize_matrix(s)
+    return _Level(feature_image(b), m, feature_image(f),
+                  r @ _translate(-bx0, -by0), r @ _translate(-fx0, -fy0))
+
+
+def _ecc_level(level: _Level, matrix: np.ndarray, gauss: int) -> tuple[float, np.ndarray]:
+    """One ECC run; returns (correlation, refined follow-up → baseline matrix, full res)."""
+    # ECC's warp maps template (baseline level px) -> input (follow-up level px).
+    m_level = level.to_level_b @ matrix @ np.linalg.inv(level.to_level_f)
+    warp = _normalise(np.linalg.inv(m_level)).astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, ECC_ITERATIONS, ECC_EPS)
+    input_mask = np.full(level.follow.shape, 255, np.uint8)
+    cc, warp = cv2.findTransformECCWithMask(level.base, level.follow, level.mask, input_mask, warp,
+                                            cv2.MOTION_HOMOGRAPHY, criteria, gauss)
+    m_level = np.linalg.inv(warp.astype(np.float64))
+    return float(cc), _normalise(np.linalg.inv(level.to_level_b) @ m_level @ level.to_level_f)
+
+
+def refine_ecc(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray, matrix: np.ndarray,
+               face_width_px: float) -> tuple[np.ndarray, float]:
+    """Coarse-to-fine ECC homography on skin, starting from ``matrix`` (follow-up → baseline).
+
+    Raises ``cv2.error`` when ECC does not converge.
+    """
+    box = cv2.boundingRect(mask.astype(np.uint8))
+    scales = pyramid_scales(face_width_px)
+    cc = 0.0
+    for i, s in enumerate(scales):
+        level = _make_level(baseline, followup, mask, box, matrix, s)
+        gauss = 5 if i == len(scales) - 1 and s > 0.75 else 3
+        cc, matrix = _ecc_level(level, matrix, gauss)
+    return matrix, cc
+
+
+def peak_check(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray,
+               matrix: np.ndarray, shift_px: float = PEAK_SHIFT_PX) -> tuple[float, float]:
+    """Skin NCC at ``matrix`` and its drop when the follow-up is moved by ``shift_px``.
+
+    A true alignment of textured skin peaks sharply; a false one is flat.
+    Computed at full resolution on the face box.  Returns ``(ncc, drop)``.
+    """
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    fb = feature_image(baseline[y:y + h, x:x + w])
+    m = mask[y:y + h, x:x + w]
+    fol = feature_image(followup)
+    def ncc_at(mat):
+        crop = _translate(-x, -y) @ mat
+        warped = cv2.warpPerspective(fol, crop, (w, h), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
+        ok = m & np.isfinite(warped)
+        return _masked_ncc(fb, np.nan_to_num(warped), ok)
+    ncc = ncc_at(matrix)
+    shifted = [ncc_at(_translate(dx, dy) @ matrix)
+               for dx, dy in ((shift_px, 0), (-shift_px, 0), (0, shift_px), (0, -shift_px))]
+    return ncc, ncc - float(np.mean(shifted))
+
+
+# ---------------------------------------------------------------------- local flow
+
+def local_flow(baseline: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> LocalFlow:
+    """DIS optical flow on skin between the baseline and the globally aligned follow-up."""
+    x, y, w, h = cv2.boundingRect(valid.astype(np.uint8))
+    def u8(rgb):
+        f = feature_image(rgb)
+        return np.clip(f * 40 + 128, 0, 255).astype(np.uint8)
+    a = u8(baseline[y:y + h, x:x + w])
+    b = u8(warped[y:y + h, x:x + w])
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    crop_flow = dis.calc(a, b, None)
+    flow = np.zeros(baseline.shape[:2] + (2,), np.float32)
+    flow[y:y + h, x:x + w] = crop_flow
+    flow[~valid] = 0
+    gx, gy = np.meshgrid(np.arange(baseline.shape[1], dtype=np.float32),
+                         np.arange(baseline.shape[0], dtype=np.float32))
+    corrected = cv2.remap(warped, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    mag = np.linalg.norm(flow[valid], axis=1) if valid.any() else np.zeros(1)
+    return LocalFlow(flow=flow, warped=corrected, median_px=float(np.median(mag)),
+                     p95_px=float(np.percentile(mag, 95)))
+
+
+# ---------------------------------------------------------------------- align
+
+def _detect(rgb: np.ndarray, which: str) -> FaceLandmarks:
+    from .face import get_landmarker
+
+    try:
+        return get_landmarker().detect(rgb)
+    except FaceNotFoundError as exc:
+        raise AlignmentError(f"cannot align: no face found in the {which} photo ({exc})") from exc
+
+
+def _pose_reason(baseline_face: FaceLandmarks, followup_face: FaceLandmarks) -> str:
+    for key, words in (("yaw", "turned"), ("pitch", "tilted up/down")):
+        if key in baseline_face.pose and key in followup_face.pose:
+            d = followup_face.pose[key] - baseline_face.pose[key]
+            if abs(d) > MAX_POSE_DIFF_DEG:
+                return (f"head {words} {abs(d):.0f}° {'more' if d > 0 else 'less'} than at baseline"
+                        f" ({key}): retake facing the camera as in the baseline photo")
+    return ""
+
+
+def _as_rgb(img: np.ndarray, which: str) -> np.ndarray:
+    if img is None or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise AlignmentError(f"the {which} photo must be an RGB uint8 image of shape (H, W, 3)")
+    return np.ascontiguousarray(img)
+
+
+def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
+          baseline_face: FaceLandmarks | None = None, followup_face: FaceLandmarks | None = None,
+          baseline_regions: RegionMasks | None = None, followup_regions: RegionMasks | None = None,
+          refine: bool = True, local: bool = False) -> Alignment:
+    """Register the follow-up photo to the baseline.
+
+    Parameters
+    ----------
+    baseline_rgb, followup_rgb : ndarray (H, W, 3) uint8
+        The two photos (sizes may differ).
+    baseline_face, followup_face : FaceLandmarks, optional
+        Detected here when not given.
+    baseline_regions, followup_regions : RegionMasks, optional
+        Built here (``build_regions``) when not given; ``["whole_face"]`` is skin.
+    refine : bool
+        Intensity (ECC) refinement after the landmark fit; False = landmarks only.
+    local : bool
+        Also estimate the non-rigid residual (``Alignment.local_flow``).
+
+    Returns
+    -------
+    Alignment
+        ``matrix`` maps follow-up pixels to baseline pixels.  ``ok`` is False,
+        with a ``reason`` a person can act on, when the result is not reliable.
+
+    Raises
+    ------
+    AlignmentError
+        Only when nothing can be aligned (no face in a photo, wrong input).
+    """
+    from .regions import build_regions
+
+    t0 = time.perf_counter()
+    base = _as_rgb(baseline_rgb, "baseline")
+    fol = _as_rgb(followup_rgb, "follow-up")
+    bface = baseline_face or _detect(base, "baseline")
+    fface = followup_face or _detect(fol, "follow-up")
+    bregions = baseline_regions or build_regions(base, bface)
+    fregions = followup_regions or build_regions(fol, fface)
+
+    m_landmarks = landmark_transform(bface, fface)
+    matrix, method, reasons = m_landmarks, "landmarks", []
+    checks: dict = {}
+    iod = max(bface.interocular_px, 1.0)
+    mask = refinement_mask(base, bface, bregions)
+    if refine:
+        try:
+            face_w = float(np.ptp(bface.points[:, 0]))
+            m_refined, checks["ecc"] = refine_ecc(base, fol, mask, m_landmarks, face_w)
+            disagree = np.linalg.norm(
+                apply_matrix(m_refined, fface.points[list(STABLE_LANDMARKS)])
+                - apply_matrix(m_landmarks, fface.points[list(STABLE_LANDMARKS)]), axis=1)
+            checks["landmark_disagreement_px"] = round(float(np.median(disagree)), 3)
+            if np.median(disagree) > MAX_LANDMARK_DISAGREE_IOD * iod:
+                reasons.append("alignment refinement drifted away from the landmarks; "
+                               "too different lighting or expression: retake")
+            matrix, method = m_refined, "ecc-homography"
+        except (cv2.error, np.linalg.LinAlgError):
+            reasons.append("alignment could not be refined: too little skin detail or too "
+                           "different lighting; using landmarks only (about 2–4 px accuracy)")
+    else:
+        reasons.append("landmark-only alignment (refinement off): about 2–4 px accuracy")
+
+    shape = base.shape[:2]
+    warped = warp_image(fol, matrix, shape)
+    fskin_in_base = cv2.warpPerspective(fregions["whole_face"].astype(np.uint8) * 255, matrix,
+                                        (shape[1], shape[0]), flags=cv2.INTER_LINEAR) >= 128
+    valid = bregions["whole_face"] & fskin_in_base
+    residual = landmark_residual(matrix, bface, fface)
+    ncc, drop = peak_check(base, fol, mask, matrix)
+    coverage = float(valid.sum()) / max(int(bregions["whole_face"].sum()), 1)
+    checks.update(residual_iod=round(residual / iod, 4), ncc_peak_drop=round(drop, 4),
+                  skin_coverage=round(coverage, 4))
+
+    pose = _pose_reason(bface, fface)
+    if pose:
+        reasons.insert(0, pose)
+    if residual > MAX_RESIDUAL_IOD * iod:
+        reasons.append(f"landmarks do not fit one transform (residual {residual:.1f} px): "
+                       "pose or expression differs from the baseline; retake")
+    if coverage < MIN_COVERAGE:
+        reasons.append(f"only {coverage:.0%} of the baseline skin is visible in the follow-up: "
+                       "remove what covers the face and keep the whole face in frame")
+    if method != "landmarks" and (ncc < MIN_NCC or drop < MIN_NCC_PEAK):
+        reasons.append(f"skin texture does not confirm the alignment (NCC {ncc:.2f}): "
+                       "too little skin detail, blur or too different lighting")
+
+    lf = None
+    if local:
+        lf = local_flow(base, warped, valid)
+        if lf.median_px > MAX_LOCAL_FLOW_IOD * iod:
+            checks["local_flow_note"] = "expression differs: local correction is large"
+    return Alignment(matrix=_normalise(matrix), warped=warped, valid=valid, residual_px=residual,
+                     ncc=ncc, ok=not reasons, reason="; ".join(reasons), method=method,
+                     seconds=time.perf_counter() - t0, landmark_matrix=m_landmarks,
+                     checks=checks, local_flow=lf)
+
+
+# ---------------------------------------------------------------------- overlay
+
+def write_overlay(baseline_rgb: np.ndarray, alignment: Alignment, tiles: int = 8) -> np.ndarray:
+    """A picture of the alignment quality, RGB uint8, for a person to judge.
+
+    Left: checkerboard of baseline and aligned follow-up (edges of a bad
+    alignment break at tile borders).  Right: baseline luminance in red and
+    follow-up luminance in cyan (grey where they agree, coloured fringes where
+    they do not).  Both cropped to the face; pixels outside ``valid`` dimmed.
+    """
+    warped = alignment.warped
+    valid = alignment.valid
+    if valid.any():
+        x, y, w, h = cv2.boundingRect(valid.astype(np.uint8))
+        pad = int(0.05 * max(w, h))
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(valid.shape[1], x + w + pad), min(valid.shape[0], y + h + pad)
+    else:
+        y0, x0, (y1, x1) = 0, 0, valid.shape
+    b = baseline_rgb[y0:y1, x0:x1]
+    f = warped[y0:y1, x0:x1]
+    v = valid[y0:y1, x0:x1]
+    hh, ww = v.shape
+    step = max(8, max(hh, ww) // tiles)
+    yy, xx = np.mgrid[0:hh, 0:ww]
+    board = ((yy // step + xx // step) % 2).astype(bool)
+    check = np.where(board[..., None], f, b)
+    gb = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
+    gf = cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+    gf = np.clip(gf.astype(np.float32) * (np.median(gb[v]) / max(np.median(gf[v]), 1.0) if v.any() else 1.0),
+                 0, 255).astype(np.uint8)
+    diff = np.dstack([gb, gf, gf])
+    out = []
+    for img in (check, diff):
+        img = img.astype(np.float32)
+        img[~v] *= 0.45
+        out.append(img.astype(np.uint8))
+    gap = np.full((hh, max(4, ww // 100), 3), 255, np.uint8)
+    panel = np.hstack([out[0], gap, out[1]])
+    colour = (0, 160, 0) if alignment.ok else (200, 0, 0)
+    label = f"{'OK' if alignment.ok else 'NOT OK'}  ncc {alignment.ncc:.2f}  residual {alignment.residual_px:.1f}px"
+    scale = max(0.5, hh / 900)
+    cv2.putText(panel, label, (10, int(30 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour,
+                max(1, int(2 * scale)), cv2.LINE_AA)
+    return panel
