@@ -1,21 +1,111 @@
 """Skin metrics: registry and the function that measures every metric on a photo."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from .. import colour
 from ..face import FaceLandmarks
 from ..regions import RegionMasks
+from . import pigmentation, redness, texture  # noqa: F401  (register the metrics)
+from .image import SkinImage
+from .registry import ALL_REGIONS, REGISTRY, Metric, markdown_table, register
+
+__all__ = ["measure_all", "REGISTRY", "Metric", "register", "markdown_table", "ALL_REGIONS",
+           "SUMMARY_METRICS", "INTEROCULAR_MM"]
+
+INTEROCULAR_MM = 63.0          # assumed iris-to-iris distance: pixels -> millimetres
+CROP_MARGIN_MM = 8.0           # context around the face box for filters and local backgrounds
+MIN_REGION_MM2 = 20.0          # smaller regions are reported missing
+SUMMARY_METRICS = {"texture": "texture_index", "redness": "redness_index",
+                   "pigmentation": "pigmentation_index"}
 
 
-def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks):
-    """Measure every registered metric.
+def _crop_box(face: FaceLandmarks, shape: tuple[int, int], px_per_mm: float) -> tuple[slice, slice]:
+    x, y, w, h = face.box
+    m = int(round(CROP_MARGIN_MM * px_per_mm))
+    return (slice(max(0, y - m), min(shape[0], y + h + m)),
+            slice(max(0, x - m), min(shape[1], x + w + m)))
+
+
+def _number(value) -> float | None:
+    if value is None:
+        return None
+    v = float(value)
+    return round(v, 6) if math.isfinite(v) else None
+
+
+def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
+                illuminant=None, correction: colour.ColourCorrection | None = None,
+                use_checker: bool = True):
+    """Measure every registered metric on every region it is registered for.
+
+    Parameters
+    ----------
+    rgb : ndarray, RGB uint8
+    regions : RegionMasks
+        Boolean masks at image resolution.
+    face : FaceLandmarks
+    illuminant : array-like of 3 floats, optional (keyword-only)
+        Reference background illuminant (linear RGB), e.g. the baseline's
+        ``summary["colour"]["illuminant"]``: this photo's background is mapped
+        onto it, which also equalises exposure between the two photos.
+    correction : ColourCorrection, optional (keyword-only)
+        Use this colour correction as is (skips detection and estimation).
+    use_checker : bool
+        Look for an X-Rite ColorChecker Classic first.
 
     Returns
     -------
     metrics : list of dict
-        One entry per (metric, region) with value, unit and direction.
+        One entry per (metric, region): ``name``, ``region``, ``value`` (float or
+        ``None`` when it could not be measured), ``unit``, ``direction``.
     summary : dict
-        ``texture``, ``redness``, ``pigmentation`` indices (``None`` until measured).
+        ``texture``, ``redness``, ``pigmentation`` indices (absolute; larger =
+        more of the concern), ``ita_deg``, ``ita_category``,
+        ``colour_calibrated``, ``px_per_mm`` and the colour correction used.
     warnings : list of str
     """
-    return [], {"texture": None, "redness": None, "pigmentation": None}, []
+    warnings: list[str] = []
+    px_per_mm = face.interocular_px / INTEROCULAR_MM
+    if correction is None:
+        correction = colour.colour_correction(rgb, face, illuminant=illuminant, use_checker=use_checker)
+    warnings.extend(correction.warnings)
+    rows, cols = _crop_box(face, rgb.shape[:2], px_per_mm)
+    linear = correction.apply(colour.srgb_to_linear(rgb[rows, cols]))
+    skin = regions["whole_face"][rows, cols]
+    img = SkinImage(linear, px_per_mm, skin)
+    masks = {name: regions[name][rows, cols] for name in regions.names()}
+    min_px = MIN_REGION_MM2 * px_per_mm ** 2
+
+    metrics: list[dict] = []
+    values: dict[tuple[str, str], float | None] = {}
+    failed: set[str] = set()
+    for metric in REGISTRY.values():
+        for region in metric.regions:
+            mask = masks.get(region)
+            value = None
+            if mask is None or mask.sum() < min_px:
+                warnings.append(f"{metric.name}/{region}: region too small or not visible; not measured")
+            elif metric.name not in failed:
+                try:
+                    value = _number(metric.func(img, mask, px_per_mm))
+                except Exception as exc:  # one failing metric must not stop the analysis
+                    failed.add(metric.name)
+                    warnings.append(f"{metric.name}: not measured ({type(exc).__name__}: {exc})")
+            values[(metric.name, region)] = value
+            metrics.append({"name": metric.name, "region": region, "value": value,
+                            "unit": metric.unit, "direction": metric.direction})
+
+    ita = values.get(("ita", "whole_face"))
+    summary = {key: values.get((name, "whole_face")) for key, name in SUMMARY_METRICS.items()}
+    summary.update({
+        "units": {key: REGISTRY[name].unit for key, name in SUMMARY_METRICS.items()},
+        "ita_deg": ita,
+        "ita_category": colour.ita_category(ita) if ita is not None else None,
+        "colour_calibrated": bool(correction.calibrated),
+        "colour": correction.to_dict(),
+        "px_per_mm": round(px_per_mm, 4),
+    })
+    return metrics, summary, warnings

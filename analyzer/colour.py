@@ -1,0 +1,313 @@
+"""Colour handling: linearisation, colour correction, CIELAB, chromophore maps.
+
+Pipeline for one photo
+----------------------
+1. sRGB ``uint8`` → linear sRGB (IEC 61966-2-1 transfer function).
+2. Colour correction, a 3×3 matrix applied in linear RGB:
+
+   * an X-Rite ColorChecker Classic in frame (found with OpenCV's ``cv2.mcc``):
+     least-squares fit of its 24 patches to their published sRGB values
+     (:data:`COLORCHECKER_SRGB`); ``calibrated = True``;
+   * otherwise the illuminant is estimated on the *background* (the image
+     minus the dilated face outline, in a window anchored to the face so the
+     same scene content is used when framing changes) by shades-of-grey
+     (p = 6) and divided out (von Kries), keeping the photo's luminance;
+     ``calibrated = False`` and a warning says so;
+   * or a reference illuminant is given (the compare step passes the
+     baseline's): gains map this photo's background onto the reference, which
+     also equalises exposure.
+
+   Colour is never normalised against the skin itself: that would erase the
+   redness and pigment change being measured.
+3. CIELAB (D65, 2° observer) via ``skimage.color.rgb2lab`` of the corrected
+   image re-encoded to sRGB.
+4. Chromophores: optical density OD = −ln(linear reflectance) is split into
+   melanin, hemoglobin and a neutral (shading/exposure/texture) component with
+   ``skimage.color.separate_stains`` and the basis :data:`RGB_FROM_CHROMOPHORES`.
+   The neutral component absorbs exposure, lighting gradients and surface
+   relief, so the melanin and hemoglobin maps depend only on colour.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from skimage.color import combine_stains, rgb2lab, separate_stains
+
+from .face import FaceLandmarks
+from .regions import FACE_OVAL, polygon_mask
+
+# --- chromophore basis -------------------------------------------------------
+# Rows: absorption direction of each chromophore in linear-sRGB optical density
+# (R, G, B), evaluated at the dominant wavelengths of the sRGB primaries
+# (611, 549, 464 nm).
+# Melanin: eumelanin absorption coefficient ∝ λ^-3.46 (S. L. Jacques, "Optical
+#   properties of biological tissues: a review", Phys. Med. Biol. 58, R37, 2013)
+#   -> 1 : 1.448 : 2.59.
+# Hemoglobin: oxy-hemoglobin molar extinction (S. Prahl, "Optical absorption of
+#   hemoglobin", OMLC 1999, tabulated from Gratzer and Kollias): ~1.5e3, 43.5e3,
+#   31.5e3 cm⁻¹/M -> 0.035 : 1 : 0.72.
+# Neutral: wavelength-independent attenuation (shading, exposure, relief).
+# Like scikit-image's stain matrices (``skimage/color/colorconv.py``) rows are
+# unit vectors and the separation matrix is the inverse.  Known limitation: real
+# skin's apparent melanin spectrum is flatter than pure absorption (shorter blue
+# path length), so part of a melanin change reads as hemoglobin (≈0.27 per unit).
+_MEL = np.array([1.0, 1.448, 2.59])
+_HB = np.array([0.035, 1.0, 0.72])
+_NEUTRAL = np.ones(3)
+RGB_FROM_CHROMOPHORES = np.array([v / np.linalg.norm(v) for v in (_MEL, _HB, _NEUTRAL)])
+CHROMOPHORES_FROM_RGB = np.linalg.inv(RGB_FROM_CHROMOPHORES)
+# separate_stains returns OD / -ln(1e-6); multiply by this to get natural-log OD.
+_STAIN_SCALE = float(-np.log(1e-6))
+
+# --- ColorChecker Classic ----------------------------------------------------
+# sRGB (D65) values of the 24 patches as published by X-Rite for the
+# ColorChecker Classic (row by row from "dark skin" to "black"; the same table
+# as https://en.wikipedia.org/wiki/ColorChecker).
+COLORCHECKER_SRGB = np.array([
+    (115, 82, 68), (194, 150, 130), (98, 122, 157), (87, 108, 67), (133, 128, 177),
+    (103, 189, 170), (214, 126, 44), (80, 91, 166), (193, 90, 99), (94, 60, 108),
+    (157, 188, 64), (224, 163, 46), (56, 61, 150), (70, 148, 73), (175, 54, 60),
+    (231, 199, 31), (187, 86, 149), (8, 133, 161), (243, 243, 242), (200, 200, 200),
+    (160, 160, 160), (122, 122, 121), (85, 85, 85), (52, 52, 52)], np.float32)
+
+ITA_CATEGORIES = (  # (lower bound, name), Chardon et al. 1991 / Del Bino et al. 2006
+    (55.0, "very light"), (41.0, "light"), (28.0, "intermediate"), (10.0, "tan"),
+    (-30.0, "brown"), (-np.inf, "dark"))
+UNCALIBRATED_WARNING = ("colour: no colour checker found; colour is normalised to the background "
+                        "(uncalibrated): absolute colour values (ITA°, L*) are approximate")
+# p of the shades-of-grey estimate.  On the phantom's retakes p = 6 gave the most
+# stable background chromaticity (log-chroma std 0.001, vs 0.004 for p = 1 and
+# 0.012 for the geometric mean, which dark hair and fabric dominate).
+SHADES_OF_GREY_P = 6.0
+_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # linear sRGB -> Y
+
+
+def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
+    """sRGB (``uint8`` or float 0..1) to linear light, IEC 61966-2-1 (float32)."""
+    x = np.asarray(rgb)
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
+    """Linear light to sRGB 0..1 (float32), clipped to [0, 1]."""
+    x = np.clip(np.asarray(lin, np.float32), 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ColourCorrection:
+    """A colour correction: ``corrected = linear @ matrix.T`` in linear sRGB.
+
+    Attributes
+    ----------
+    matrix : ndarray (3, 3)
+    source : str
+        ``"colorchecker"``, ``"background"``, ``"reference"`` or ``"none"``.
+    calibrated : bool
+        True only when fitted to a colour checker.
+    illuminant : tuple of float or None
+        Background illuminant estimate (linear RGB) of this photo; pass it as
+        ``illuminant=`` when measuring another photo to put both on one footing.
+    fit_error : float or None
+        Colour checker fit: median CIE76 ΔE over the 24 patches.
+    """
+
+    matrix: np.ndarray
+    source: str
+    calibrated: bool
+    illuminant: tuple | None = None
+    fit_error: float | None = None
+    warnings: tuple = field(default_factory=tuple)
+
+    def apply(self, linear: np.ndarray) -> np.ndarray:
+        """Correct a linear RGB image (float32)."""
+        return (linear.reshape(-1, 3) @ self.matrix.T.astype(np.float32)).reshape(linear.shape)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "calibrated": self.calibrated,
+                "matrix": np.round(self.matrix, 6).tolist(),
+                "illuminant": None if self.illuminant is None else [round(float(v), 6) for v in self.illuminant],
+                "fit_error_de": self.fit_error}
+
+
+def background_mask(shape: tuple[int, int], face: FaceLandmarks, margin: float = 0.6,
+                    window: float = 0.3) -> np.ndarray:
+    """Background pixels near the face: a face-anchored window minus the dilated face outline.
+
+    ``margin`` (× inter-ocular distance) is how far the face oval is dilated;
+    ``window`` (× face box size) how far the window extends around the face
+    box.  Anchoring to the face keeps the same scene content in the estimate
+    when the framing changes between visits.
+    """
+    h, w = shape
+    iod = face.interocular_px
+    oval = polygon_mask(face.points, FACE_OVAL, shape)
+    # distance to the oval <= margin: a round dilation, fast for large margins
+    dist = cv2.distanceTransform((~oval).astype(np.uint8), cv2.DIST_L2, 5)
+    grown = dist <= margin * iod
+    x, y, bw, bh = face.box
+    x0, x1 = max(0, int(x - window * bw)), min(w, int(x + bw + window * bw))
+    y0, y1 = max(0, int(y - window * bh)), min(h, int(y + bh + window * bh))
+    out = np.zeros(shape, bool)
+    out[y0:y1, x0:x1] = True
+    return out & ~grown
+
+
+def estimate_illuminant(linear: np.ndarray, mask: np.ndarray, p: float = SHADES_OF_GREY_P) -> np.ndarray | None:
+    """Illuminant (linear RGB) by shades-of-grey: the p-norm of ``mask`` pixels per channel.
+
+    Finlayson & Trezzi, "Shades of grey and colour constancy", CIC 2004; p = 6
+    as in ``quality.colour_cast``.  Pixels clipped in any channel are ignored.
+    Returns ``None`` when fewer than 500 pixels remain.
+    """
+    px = linear[mask].astype(np.float64)
+    ok = (px.min(axis=1) > 0.002) & (px.max(axis=1) < 0.98)
+    if ok.sum() < 500:
+        return None
+    return np.power(np.mean(np.power(px[ok], p), axis=0), 1.0 / p)
+
+
+def correction_from_illuminant(illuminant: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """Diagonal (von Kries) matrix mapping ``illuminant`` to ``reference``.
+
+    Without a reference the illuminant is mapped to neutral grey of the same
+    luminance: the colour cast is removed, the exposure kept.
+    """
+    ill = np.asarray(illuminant, np.float64)
+    if reference is None:
+        reference = np.full(3, float(_LUMA @ ill))
+    return np.diag(np.asarray(reference, np.float64) / np.maximum(ill, 1e-9))
+
+
+def detect_colour_checker(rgb: np.ndarray) -> np.ndarray | None:
+    """Mean sRGB (0..255) of the 24 patches of a ColorChecker Classic, or ``None``.
+
+    Uses OpenCV's ``cv2.mcc`` detector (MCC24 chart type).
+    """
+    detector = cv2.mcc.CCheckerDetector.create()
+    detector.setColorChartType(cv2.mcc.MCC24)
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    if not detector.process(bgr, 1):
+        return None
+    checker = detector.getBestColorChecker()
+    charts = np.asarray(checker.getChartsRGB(), np.float64)  # rows: patch × channel; col 1 = mean
+    if charts.shape[0] != 72:
+        return None
+    means = charts[:, 1].reshape(24, 3)  # channel order follows the input (BGR)
+    return means[:, ::-1].astype(np.float32)
+
+
+def fit_colour_checker(measured_srgb: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares 3×3 matrix (linear RGB) from measured to reference patches.
+
+    Patches clipped (any channel ≥ 250) or black are left out.  Returns the
+    matrix and the median CIE76 ΔE of the fitted patches.
+    """
+    src = srgb_to_linear(np.asarray(measured_srgb, np.float32) / 255.0).astype(np.float64)
+    ref = srgb_to_linear(COLORCHECKER_SRGB / 255.0).astype(np.float64)
+    ok = (np.asarray(measured_srgb).max(axis=1) < 250) & (np.asarray(measured_srgb).max(axis=1) > 8)
+    if ok.sum() < 6:
+        raise ValueError("too few usable colour checker patches")
+    sol, *_ = np.linalg.lstsq(src[ok], ref[ok], rcond=None)
+    matrix = sol.T
+    fitted = np.clip(src[ok] @ matrix.T, 0, 1)
+    de = np.linalg.norm(rgb2lab(linear_to_srgb(fitted)[None]) - rgb2lab(linear_to_srgb(ref[ok])[None]), axis=-1)
+    return matrix, float(np.median(de))
+
+
+def colour_correction(rgb: np.ndarray, face: FaceLandmarks, *, illuminant=None,
+                      use_checker: bool = True) -> ColourCorrection:
+    """Choose and fit the colour correction for one photo (see module doc).
+
+    Parameters
+    ----------
+    rgb : ndarray, RGB uint8
+    face : FaceLandmarks
+    illuminant : array-like of 3 floats, optional
+        Reference background illuminant (linear RGB), e.g. the baseline's
+        ``ColourCorrection.illuminant``; this photo's background is mapped onto it.
+    use_checker : bool
+        Look for a ColorChecker Classic first.
+    """
+    linear = srgb_to_linear(rgb)
+    own = estimate_illuminant(linear, background_mask(rgb.shape[:2], face))
+    own_t = None if own is None else tuple(float(v) for v in own)
+    if use_checker:
+        patches = detect_colour_checker(rgb)
+        if patches is not None:
+            try:
+                matrix, err = fit_colour_checker(patches)
+                return ColourCorrection(matrix, "colorchecker", True, own_t, round(err, 3))
+            except ValueError:
+                pass
+    if own is None:
+        return ColourCorrection(np.eye(3), "none", False, None, None, (
+            "colour: too little background to estimate the illuminant; colour is uncorrected",))
+    ref = None if illuminant is None else np.asarray(illuminant, np.float64)
+    source = "background" if ref is None else "reference"
+    return ColourCorrection(correction_from_illuminant(own, ref), source, False, own_t, None,
+                            (UNCALIBRATED_WARNING,))
+
+
+def to_lab(linear: np.ndarray) -> np.ndarray:
+    """CIELAB (D65, 2°) of a linear sRGB image via ``skimage.color.rgb2lab``."""
+    return rgb2lab(linear_to_srgb(linear)).astype(np.float32)
+
+
+def chromophores(linear: np.ndarray) -> np.ndarray:
+    """Melanin, hemoglobin and neutral density maps (H, W, 3), natural-log OD units.
+
+    ``skimage.color.separate_stains`` with :data:`CHROMOPHORES_FROM_RGB`,
+    rescaled from its −ln(1e-6) normalisation to OD.  Negative densities are
+    clipped to 0 by scikit-image.
+    """
+    lin = np.clip(linear, 1e-4, None)
+    return (separate_stains(lin, CHROMOPHORES_FROM_RGB.astype(np.float32)) * _STAIN_SCALE).astype(np.float32)
+
+
+def from_chromophores(densities: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`chromophores` (linear RGB, clipped to [0, 1])."""
+    return combine_stains(np.asarray(densities, np.float32) / _STAIN_SCALE,
+                          RGB_FROM_CHROMOPHORES.astype(np.float32)).astype(np.float32)
+
+
+def erythema_index(linear: np.ndarray) -> np.ndarray:
+    """Erythema index EI = 100·(log10(1/G) − log10(1/R)) on linear reflectance (Dawson et al. 1980)."""
+    lin = np.clip(linear, 1e-4, None)
+    return (100.0 * (np.log10(lin[..., 0]) - np.log10(lin[..., 1]))).astype(np.float32)
+
+
+def melanin_index(linear: np.ndarray) -> np.ndarray:
+    """Melanin index MI = 100·log10(1/R) on linear reflectance (Dawson et al. 1980; Diffey et al. 1984)."""
+    return (-100.0 * np.log10(np.clip(linear[..., 0], 1e-4, None))).astype(np.float32)
+
+
+def ita_degrees(lab: np.ndarray) -> np.ndarray:
+    """Individual typology angle ITA° = atan((L* − 50) / b*) in degrees (Chardon et al. 1991)."""
+    return np.degrees(np.arctan2(lab[..., 0] - 50.0, lab[..., 2])).astype(np.float32)
+
+
+def ita_category(ita: float) -> str:
+    """ITA° category (very light > 55, light 41–55, intermediate 28–41, tan 10–28,
+    brown −30–10, dark < −30).  For tracking tone, not for deciding phototype."""
+    for lower, name in ITA_CATEGORIES:
+        if ita > lower:
+            return name
+    return "dark"
+
+
+def heatmap(rgb: np.ndarray, values: np.ndarray, mask: np.ndarray, vmin: float, vmax: float,
+            alpha: float = 0.55) -> np.ndarray:
+    """Overlay ``values`` (same H, W as ``rgb``) inside ``mask`` as a TURBO heatmap (RGB uint8).
+
+    ``vmin`` / ``vmax`` are fixed by the caller (not per image) so colours mean
+    the same density on every photo.
+    """
+    scaled = np.clip((np.asarray(values, np.float32) - vmin) / max(vmax - vmin, 1e-9), 0, 1)
+    colours = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_TURBO)[..., ::-1]
+    out = rgb.astype(np.float32)
+    out[mask] = (1 - alpha) * out[mask] + alpha * colours[mask].astype(np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8)

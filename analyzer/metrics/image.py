@@ -1,0 +1,145 @@
+"""Float maps of one face crop, computed once and shared by all metrics.
+
+Densities are natural-log optical densities (OD = −ln reflectance) of the
+colour-corrected linear image; "mOD" is 1/1000 of that.  Filter sizes are in
+millimetres and converted with ``px_per_mm`` (inter-ocular distance = 63 mm),
+so camera distance does not change the numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from .. import colour
+
+_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+def gaussian(img: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur (float32); ``sigma_px`` < 0.3 returns the input."""
+    if sigma_px < 0.3:
+        return img
+    return cv2.GaussianBlur(img, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT)
+
+
+def masked_smooth(img: np.ndarray, mask: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Normalised convolution: Gaussian mean of ``img`` over ``mask`` pixels only."""
+    w = mask.astype(np.float32)
+    num = gaussian(img * w, sigma_px)
+    den = gaussian(w, sigma_px)
+    return num / np.maximum(den, 1e-3)
+
+
+@dataclass
+class SkinImage:
+    """A colour-corrected face crop and the maps metrics read.
+
+    Parameters
+    ----------
+    linear : ndarray (H, W, 3) float32
+        Colour-corrected linear sRGB of the face crop.
+    px_per_mm : float
+    skin : ndarray (H, W) bool
+        Whole-face skin mask of the crop (used as support for local backgrounds).
+    """
+
+    linear: np.ndarray
+    px_per_mm: float
+    skin: np.ndarray
+    cache: dict = field(default_factory=dict, repr=False)
+
+    def px(self, mm: float) -> float:
+        return float(mm * self.px_per_mm)
+
+    @cached_property
+    def densities(self) -> np.ndarray:
+        return colour.chromophores(self.linear)
+
+    @property
+    def melanin(self) -> np.ndarray:
+        return self.densities[..., 0]
+
+    @property
+    def hemoglobin(self) -> np.ndarray:
+        return self.densities[..., 1]
+
+    @cached_property
+    def lum_density(self) -> np.ndarray:
+        """−ln(luminance): achromatic density; gains and smooth light add only a slow term."""
+        y = self.linear @ _LUMA
+        return -np.log(np.clip(y, 1e-4, None)).astype(np.float32)
+
+    @cached_property
+    def lab(self) -> np.ndarray:
+        return colour.to_lab(self.linear)
+
+    @cached_property
+    def erythema(self) -> np.ndarray:
+        return colour.erythema_index(self.linear)
+
+    @cached_property
+    def melanin_idx(self) -> np.ndarray:
+        return colour.melanin_index(self.linear)
+
+    def bandpass(self, lo_mm: float, hi_mm: float) -> np.ndarray | None:
+        """Luminance density band-passed to structures of size ``lo_mm``..``hi_mm``.
+
+        Difference of Gaussians with σ = size / 2.  ``None`` when the band's
+        upper σ is under 0.5 px (not resolved at this camera distance).
+        """
+        key = ("band", lo_mm, hi_mm)
+        if key not in self.cache:
+            s_lo, s_hi = self.px(lo_mm / 2), self.px(hi_mm / 2)
+            if s_hi < 0.5:
+                self.cache[key] = None
+            else:
+                d = self.lum_density
+                self.cache[key] = gaussian(d, s_lo) - gaussian(d, s_hi)
+        return self.cache[key]
+
+    def excess(self, name: str, background_mm: float) -> np.ndarray:
+        """Map ``name`` (``melanin`` or ``hemoglobin``) minus its local skin background."""
+        key = ("excess", name, background_mm)
+        if key not in self.cache:
+            m = getattr(self, name)
+            self.cache[key] = m - masked_smooth(m, self.skin, self.px(background_mm))
+        return self.cache[key]
+
+    def blobs(self, key: str, response: np.ndarray, threshold: float, min_area_mm2: float,
+              max_area_mm2: float = np.inf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Connected components of ``response > threshold`` within the skin.
+
+        Returns the label image, each kept component's area (mm²) and the
+        (row, col) of its strongest pixel.  Components outside the area limits
+        are dropped.
+        """
+        ck = ("blobs", key)
+        if ck not in self.cache:
+            binary = (response > threshold) & self.skin
+            labels, n = ndimage.label(binary)
+            if n == 0:
+                self.cache[ck] = (labels, np.zeros(0), np.zeros((0, 2), int))
+                return self.cache[ck]
+            idx = np.arange(1, n + 1)
+            area = ndimage.sum_labels(np.ones_like(response), labels, idx) / self.px_per_mm ** 2
+            peaks = np.array(ndimage.maximum_position(response, labels, idx), int).reshape(-1, 2)
+            keep = (area >= min_area_mm2) & (area <= max_area_mm2)
+            self.cache[ck] = (labels, area[keep], peaks[keep])
+        return self.cache[ck]
+
+
+def erode_mm(mask: np.ndarray, mm: float, px_per_mm: float) -> np.ndarray:
+    """Erode a boolean mask by ``mm`` (keeps filters away from eyes, lips and hair)."""
+    k = int(round(mm * px_per_mm))
+    if k < 1:
+        return mask
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+    return cv2.erode(mask.astype(np.uint8), kernel).astype(bool)
+
+
+def area_cm2(mask: np.ndarray, px_per_mm: float) -> float:
+    return float(mask.sum()) / (px_per_mm * 10.0) ** 2
