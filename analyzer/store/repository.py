@@ -659,58 +659,28 @@ class Store:
         if dest.is_dir():
             dest = dest / f"patient-{patient_id}.zip"
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with self._tx() as s:
-            p = s.get(Patient, patient_id)
-            if p is None:
-                raise NotFoundError(f"patient {patient_id} does not exist")
-            visits = s.execute(
-                select(Visit).where(Visit.patient_id == patient_id)
-                .order_by(Visit.visit_date, Visit.id)
-                .options(selectinload(Visit.photos).selectinload(Photo.analyses))).scalars().all()
-            comparisons = s.execute(select(Comparison).where(Comparison.patient_id == patient_id)
-                                    .order_by(Comparison.id)).scalars().all()
-            audit = s.execute(select(AuditEntry).where(AuditEntry.patient_id == patient_id)
-                              .order_by(AuditEntry.id)).scalars().all()
-            record = {
-                "format": EXPORT_FORMAT, "exported_at": _iso(_now()), "exported_by": actor,
-                "patient": _jsonable(asdict(_patient_rec(p))),
-                "visits": [], "comparisons": [_jsonable(_comparison_dict(c)) for c in comparisons],
-                "audit_log": [_jsonable({"at": _utc(e.at), "actor": e.actor, "action": e.action,
-                                         "entity": e.entity, "entity_id": e.entity_id,
-                                         "details": e.details}) for e in audit],
-            }
-            photo_files: list[tuple[str, str]] = []
-            for v in visits:
-                vd = _jsonable(asdict(_visit_rec(v, [])))
-                vd["photos"] = []
-                for ph in v.photos:
-                    pd = _jsonable(asdict(_photo_rec(ph)))
-                    pd.pop("created", None)
-                    pd.pop("latest_analysis", None)
-                    name = f"photos/{ph.sha256}{Path(ph.blob_key).suffix}"
-                    pd["file"] = name
-                    pd["capture"] = ph.capture
-                    pd["analyses"] = [_jsonable(asdict(_analysis_rec(a))) for a in ph.analyses]
-                    vd["photos"].append(pd)
-                    photo_files.append((name, ph.blob_key))
-                record["visits"].append(vd)
-            fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".zip", dir=dest.parent)
-            try:
+        tmp = None
+        try:
+            with self._tx() as s:
+                record, files = _export_record(s, patient_id, actor)
+                fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".zip", dir=dest.parent)
                 with os.fdopen(fd, "wb") as fh:
                     with zipfile.ZipFile(fh, "w") as zf:
-                        zf.writestr("record.json", json.dumps(record, indent=2, ensure_ascii=False))
-                        for name, key in dict(photo_files).items():
+                        zf.writestr("record.json", json.dumps(record, indent=2,
+                                                              ensure_ascii=False))
+                        for name, key in files.items():
                             zf.writestr(zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0)),
                                         self.blobs.get(key), compress_type=zipfile.ZIP_STORED)
                     fh.flush()
                     os.fsync(fh.fileno())
-                self._audit(s, actor, "patient.export", "patient", p.id, p.id,
-                            {"photos": len(photo_files), "visits": len(visits)})
-            except BaseException:
+                self._audit(s, actor, "patient.export", "patient", patient_id, patient_id,
+                            {"photos": len(files), "visits": len(record["visits"])})
+            # The audit entry is committed; only now does the file appear.
+            os.replace(tmp, dest)
+        except BaseException:
+            if tmp and os.path.exists(tmp):
                 os.unlink(tmp)
-                raise
-        # The audit entry is committed; only now does the file appear.
-        os.replace(tmp, dest)
+            raise
         return dest
 
     def erase_patient(self, patient_id: int, *, actor: str) -> dict[str, int]:
@@ -941,3 +911,42 @@ def _comparison_dict(c: Comparison) -> dict:
     return {"id": c.id, "baseline_photo_id": c.baseline_photo_id,
             "followup_photo_id": c.followup_photo_id, "algorithm_version": c.algorithm_version,
             "result": c.result, "created_at": _utc(c.created_at)}
+
+
+def _export_record(s: Session, patient_id: int, actor: str) -> tuple[dict, dict[str, str]]:
+    """The JSON record of one patient and {zip name: blob key} of their photos."""
+    p = s.get(Patient, patient_id)
+    if p is None:
+        raise NotFoundError(f"patient {patient_id} does not exist")
+    visits = s.execute(
+        select(Visit).where(Visit.patient_id == patient_id)
+        .order_by(Visit.visit_date, Visit.id)
+        .options(selectinload(Visit.photos).selectinload(Photo.analyses))).scalars().all()
+    comparisons = s.execute(select(Comparison).where(Comparison.patient_id == patient_id)
+                            .order_by(Comparison.id)).scalars().all()
+    audit = s.execute(select(AuditEntry).where(AuditEntry.patient_id == patient_id)
+                      .order_by(AuditEntry.id)).scalars().all()
+    record = {
+        "format": EXPORT_FORMAT, "exported_at": _iso(_now()), "exported_by": actor,
+        "patient": _jsonable(asdict(_patient_rec(p))),
+        "visits": [], "comparisons": [_jsonable(_comparison_dict(c)) for c in comparisons],
+        "audit_log": [_jsonable({"at": _utc(e.at), "actor": e.actor, "action": e.action,
+                                 "entity": e.entity, "entity_id": e.entity_id,
+                                 "details": e.details}) for e in audit],
+    }
+    files: dict[str, str] = {}
+    for v in visits:
+        vd = _jsonable(asdict(_visit_rec(v, [])))
+        vd["photos"] = []
+        for ph in v.photos:
+            pd = _jsonable(asdict(_photo_rec(ph)))
+            pd.pop("created", None)
+            pd.pop("latest_analysis", None)
+            name = f"photos/{ph.sha256}{Path(ph.blob_key).suffix}"
+            pd["file"] = name
+            pd["capture"] = ph.capture
+            pd["analyses"] = [_jsonable(asdict(_analysis_rec(a))) for a in ph.analyses]
+            vd["photos"].append(pd)
+            files[name] = ph.blob_key
+        record["visits"].append(vd)
+    return record, files
