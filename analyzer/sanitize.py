@@ -23,6 +23,7 @@ The stored copy is never modified afterwards.
 """
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +31,7 @@ from datetime import datetime
 from PIL import Image
 
 from .errors import IntakeError
-from .intake import CaptureInfo, encode_png
+from .intake import CaptureInfo
 
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0-7: no length field
@@ -89,8 +90,6 @@ def sanitize_photo(data: bytes, info: CaptureInfo, pixels=None) -> SanitizedPhot
     if pixels is None:
         raise IntakeError("internal: decoded pixels are needed to store a non-JPEG photo")
     img = Image.fromarray(pixels)
-    import io
-
     buf = io.BytesIO()
     img.save(buf, format="PNG", exif=_exif_object(info, orientation=1))
     return SanitizedPhoto(buf.getvalue(), "image/png", ".png", "png-lossless",

@@ -1,17 +1,15 @@
 """Store: repository API, import, reanalysis, export and erasure on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import stat
 import zipfile
 from datetime import date
-from pathlib import Path
 
 import pytest
 
-from analyzer.errors import (AnalyzerError, DuplicateError, FaceNotFoundError, IntakeError,
+from analyzer.errors import (DuplicateError, FaceNotFoundError, IntakeError,
                              NotFoundError, StoreError)
 from analyzer.store import Store
 from analyzer.store.importer import import_folder, reanalyze

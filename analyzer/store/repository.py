@@ -7,7 +7,6 @@ are plain dataclasses, detached from the database session.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import os
