@@ -165,6 +165,7 @@ def test_cli_import_reanalyze_export_erase_with_real_pipeline(tmp_path, store_ur
     analyses = [a for v in record["visits"] for ph in v["photos"] for a in ph["analyses"]]
     assert [a["status"] for a in analyses] == ["ok", "ok"]
     assert analyses[0]["result"]["face"]["landmarks"] == 478
+    assert analyses[0]["texture"] == analyses[0]["result"]["summary"]["texture"]
     r = cli("erase", "--patient", "C1")
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "--yes" in r.stderr
     r = cli("erase", "--patient", "C1", "--yes")
