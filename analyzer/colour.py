@@ -14,8 +14,8 @@ Pipeline for one photo
      (p = 6) and divided out (von Kries), keeping the photo's luminance;
      ``calibrated = False`` and a warning says so;
    * or a reference illuminant is given (the compare step passes the
-     baseline's): gains map this photo's background onto the reference, which
-     also equalises exposure.
+     baseline's): as above, but the grey gets the reference's luminance,
+     which also equalises exposure with the baseline.
 
    Colour is never normalised against the skin itself: that would erase the
    redness and pigment change being measured.
@@ -52,7 +52,8 @@ from .regions import FACE_OVAL, polygon_mask
 # Like scikit-image's stain matrices (``skimage/color/colorconv.py``) rows are
 # unit vectors and the separation matrix is the inverse.  Known limitation: real
 # skin's apparent melanin spectrum is flatter than pure absorption (shorter blue
-# path length), so part of a melanin change reads as hemoglobin (≈0.27 per unit).
+# path length), so on the phantom ≈0.11 of a melanin change reads as hemoglobin
+# and ≈ -0.10 of a hemoglobin change as melanin.
 _MEL = np.array([1.0, 1.448, 2.59])
 _HB = np.array([0.035, 1.0, 0.72])
 _NEUTRAL = np.ones(3)
@@ -171,15 +172,18 @@ def estimate_illuminant(linear: np.ndarray, mask: np.ndarray, p: float = SHADES_
 
 
 def correction_from_illuminant(illuminant: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
-    """Diagonal (von Kries) matrix mapping ``illuminant`` to ``reference``.
+    """Diagonal (von Kries) matrix mapping ``illuminant`` to neutral grey.
 
-    Without a reference the illuminant is mapped to neutral grey of the same
-    luminance: the colour cast is removed, the exposure kept.
+    The grey has the luminance of ``reference`` (another photo's background
+    illuminant, e.g. the baseline's) when given, which also equalises
+    exposure between the two photos; otherwise the luminance of
+    ``illuminant`` itself (the cast is removed, the exposure kept).  Both
+    photos thus end up on the same neutral-background footing.
     """
     ill = np.asarray(illuminant, np.float64)
-    if reference is None:
-        reference = np.full(3, float(_LUMA @ ill))
-    return np.diag(np.asarray(reference, np.float64) / np.maximum(ill, 1e-9))
+    lum_source = ill if reference is None else np.asarray(reference, np.float64)
+    grey = np.full(3, float(_LUMA @ lum_source))
+    return np.diag(grey / np.maximum(ill, 1e-9))
 
 
 def detect_colour_checker(rgb: np.ndarray) -> np.ndarray | None:

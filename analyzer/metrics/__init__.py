@@ -8,7 +8,9 @@ import numpy as np
 from .. import colour
 from ..face import FaceLandmarks
 from ..regions import RegionMasks
-from . import pigmentation, redness, texture  # noqa: F401  (register the metrics)
+from . import texture  # noqa: F401, I001  (import order = README table order)
+from . import redness  # noqa: F401
+from . import pigmentation  # noqa: F401
 from .image import SkinImage
 from .registry import ALL_REGIONS, REGISTRY, Metric, markdown_table, register
 

@@ -11,7 +11,7 @@ SPOT_BACKGROUND_MM = 8.0      # local skin background for brown spots
 SPOT_MIN_OD = 0.04            # spot: melanin above its local background by this
 SPOT_AREA_MM2 = (0.5, 100.0)
 EVENNESS_TREND_MM = 10.0      # slow shading/tone trend removed before evenness
-SPOT_WEIGHT = 10.0            # weight of spot melanin in the summary index
+SPOT_WEIGHT = 2.0             # weight of spot melanin excess in the summary index
 
 MEL_REF = ("Optical-density separation into melanin / hemoglobin / neutral "
            "(skimage.color.separate_stains; basis: Jacques 2013, Prahl 1999; cf. Tsumura et al., "
@@ -94,19 +94,14 @@ def tone_unevenness(img: SkinImage, mask: np.ndarray, scale: float) -> float:
 
 
 @register("pigmentation_index", unit="OD", regions=("whole_face",), direction="more pigmentation",
-          reference="This package: mean melanin density + 10 × mean spot excess melanin.",
+          reference="This package: mean melanin density + 2 × mean melanin excess of spots.",
           family="pigmentation")
 def pigmentation_index(img: SkinImage, mask: np.ndarray, scale: float) -> float:
-    """Summary pigmentation index: mean melanin density plus 10 × the mean melanin excess in brown spots.
+    """Summary pigmentation index: mean melanin density + 2 × mean spot excess (OD).
 
-    Even tone and spots both raise it; the spot term (melanin above the local
-    8 mm background inside detected spots, averaged over the face) is weighted
-    so that fading spots move the index beyond retake noise.
+    The spot excess is melanin above the local 8 mm skin background by more
+    than 0.04 OD (the part above that), averaged over the face; darker tone
+    and more or darker spots both raise the index.
     """
-    labels, _, peaks = _spots(img)
-    excess = 0.0
-    if len(peaks):
-        inside = np.isin(labels, labels[peaks[:, 0], peaks[:, 1]]) & mask
-        ex = img.excess("melanin", SPOT_BACKGROUND_MM)
-        excess = float(ex[inside].sum()) / max(int(mask.sum()), 1)
-    return float(img.melanin[mask].mean() + SPOT_WEIGHT * excess)
+    ex = np.clip(img.excess("melanin", SPOT_BACKGROUND_MM)[mask] - SPOT_MIN_OD, 0, None)
+    return float(img.melanin[mask].mean() + SPOT_WEIGHT * ex.mean())

@@ -72,3 +72,4 @@ def markdown_table() -> str:
         rows.append(f"| `{m.name}` | {m.unit} | {_regions_text(m.regions)} | larger = {m.direction} "
                     f"| {m.summary_line} {m.reference} |")
     return "\n".join(rows)
+

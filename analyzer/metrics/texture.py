@@ -175,15 +175,14 @@ def depression_density(img: SkinImage, mask: np.ndarray, scale: float) -> float:
 
 
 @register("texture_index", unit="mOD", regions=("whole_face",), direction="more texture",
-          reference="This package: quadratic mean of roughness_mid and roughness_coarse.",
+          reference="This package: roughness_mid of the whole face (2 mm from its edges).",
           family="texture")
 def texture_index(img: SkinImage, mask: np.ndarray, scale: float) -> float:
-    """Summary texture index: √((mid² + coarse²) / 2) of the roughness bands on the whole face.
+    """Summary texture index: RMS luminance density in the 0.3–1 mm band on the whole face.
 
-    The fine band is left out: at usual camera distances it is dominated by
-    sensor noise and JPEG, which change between retakes.
+    Pores, fine lines and micro-relief all add energy to this band.  The fine
+    band is left out (near the pixel limit it follows sensor noise, JPEG and
+    resampling, which change between retakes); the coarse band is dominated
+    by facial shape and shading.
     """
-    m = _texture_mask(img, mask)
-    mid = _rms(img.bandpass(*BANDS_MM["mid"])[m])
-    coarse = _rms(img.bandpass(*BANDS_MM["coarse"])[m])
-    return float(1000.0 * np.sqrt((mid ** 2 + coarse ** 2) / 2))
+    return float(1000.0 * _rms(img.bandpass(*BANDS_MM["mid"])[_texture_mask(img, mask)]))

@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+
+from analyzer import colour as C
+from analyzer.phantom import TONE_ITA, TONES, V_HEMOGLOBIN, V_MELANIN, Capture, make_face, photograph
+
+
+def test_srgb_linear_round_trip():
+    x = np.linspace(0, 1, 101, dtype=np.float32)
+    np.testing.assert_allclose(C.linear_to_srgb(C.srgb_to_linear(x)), x, atol=1e-5)
+    assert C.srgb_to_linear(np.array([255], np.uint8))[0] == pytest.approx(1.0)
+
+
+def test_chromophores_recover_known_densities():
+    rng = np.random.default_rng(0)
+    truth = np.stack([rng.uniform(0, 2, 500), rng.uniform(0, 0.6, 500), rng.uniform(0, 1, 500)], -1)
+    od = truth @ C.RGB_FROM_CHROMOPHORES
+    lin = np.exp(-od).astype(np.float32)[None]
+    np.testing.assert_allclose(C.chromophores(lin)[0], truth, atol=2e-3)
+    np.testing.assert_allclose(C.from_chromophores(C.chromophores(lin)), lin, atol=1e-4)
+
+
+def test_exposure_and_gradient_go_to_the_neutral_component():
+    rng = np.random.default_rng(1)
+    lin = rng.uniform(0.05, 0.8, (40, 60, 3)).astype(np.float32)
+    ramp = np.linspace(0.7, 1.3, 60, dtype=np.float32)[None, :, None] * 0.9
+    a, b = C.chromophores(lin), C.chromophores(lin * ramp)
+    np.testing.assert_allclose(b[..., :2], a[..., :2], atol=2e-3)
+    assert np.abs(b[..., 2] - a[..., 2]).max() > 0.1  # the neutral part did change
+
+
+def test_erythema_and_melanin_index_formulas():
+    lin = np.array([[[0.5, 0.25, 0.2]]], np.float32)
+    assert C.erythema_index(lin)[0, 0] == pytest.approx(100 * np.log10(2.0), rel=1e-5)
+    assert C.melanin_index(lin)[0, 0] == pytest.approx(100 * np.log10(2.0), rel=1e-5)
+
+
+@pytest.mark.parametrize("ita,category", [(60, "very light"), (50, "light"), (30, "intermediate"),
+                                          (20, "tan"), (0, "brown"), (-40, "dark")])
+def test_ita_categories(ita, category):
+    assert C.ita_category(ita) == category
+
+
+def test_colour_checker_fit_recovers_a_cast():
+    cast = np.array([[1.15, 0.05, 0.0], [0.02, 0.95, 0.03], [0.0, 0.04, 0.8]])
+    ref_lin = C.srgb_to_linear(C.COLORCHECKER_SRGB / 255.0)
+    measured = C.linear_to_srgb(ref_lin @ np.linalg.inv(cast).T) * 255.0
+    matrix, de = C.fit_colour_checker(measured)
+    np.testing.assert_allclose(matrix, cast, atol=0.02)
+    assert de < 1.5
+    # the fit must fail to be trivially right: identity leaves a large error
+    err_identity = np.abs(C.srgb_to_linear(measured / 255.0) - ref_lin).max()
+    assert err_identity > 0.05
+
+
+@pytest.fixture(scope="module")
+def light_face():
+    return make_face(4.0, seed=0)
+
+
+def test_background_illuminant_follows_white_balance(light_face):
+    from analyzer.face import get_landmarker
+
+    gains = np.array([1.06, 1.0, 0.93])
+    a, _ = photograph(light_face, [], Capture())
+    b, _ = photograph(light_face, [], Capture(white_balance=tuple(gains)))
+    fa, fb = get_landmarker().detect(a), get_landmarker().detect(b)
+    ia = np.array(C.colour_correction(a, fa).illuminant)
+    ib = np.array(C.colour_correction(b, fb).illuminant)
+    np.testing.assert_allclose((ib / ib[1]) / (ia / ia[1]), gains / gains[1], rtol=0.01)
+    cb = C.colour_correction(b, fb)
+    assert not cb.calibrated and any("uncalibrated" in w for w in cb.warnings)
+    # a given reference maps b's background to grey with a's luminance (exposure equalised)
+    ref = C.colour_correction(b, fb, illuminant=ia * 1.2)
+    luma = np.array([0.2126, 0.7152, 0.0722])
+    np.testing.assert_allclose(ref.matrix @ ib, np.full(3, luma @ ia * 1.2), rtol=1e-6)
+
+
+def test_phantom_chromophore_directions_are_separated():
+    """Known phantom absorption directions project mostly onto our own basis vectors."""
+    mel = V_MELANIN @ C.CHROMOPHORES_FROM_RGB
+    hb = V_HEMOGLOBIN @ C.CHROMOPHORES_FROM_RGB
+    assert hb[1] > 0.8 and abs(hb[0]) < 0.12 * hb[1]    # documented crosstalk ≈ -0.10
+    assert mel[0] > 0.5 and abs(mel[1]) < 0.15 * mel[0]  # documented crosstalk ≈ 0.11
+
+
+def test_heatmap_overlay():
+    rgb = np.full((20, 30, 3), 128, np.uint8)
+    mask = np.zeros((20, 30), bool)
+    mask[5:10, 5:10] = True
+    out = C.heatmap(rgb, np.ones((20, 30), np.float32), mask, 0.0, 1.0)
+    assert out.dtype == np.uint8 and out.shape == rgb.shape
+    assert (out[~mask] == 128).all() and (out[mask] != 128).any()
+
+
+@pytest.mark.parametrize("tone", ["intermediate", "tan", "brown", "dark"])
+def test_ita_category_of_phantom_tones(tone, light_face):
+    from analyzer.pipeline import analyse_pixels
+
+    light_face.tone = TONES[tone]
+    try:
+        rgb, _ = photograph(light_face, [], Capture())
+        summary = analyse_pixels(rgb).result.summary
+    finally:
+        light_face.tone = 0.0
+    assert summary["ita_category"] == C.ita_category(TONE_ITA[tone])
+    assert summary["ita_deg"] == pytest.approx(TONE_ITA[tone], abs=4.0)
