@@ -53,7 +53,10 @@ MAX_RESIDUAL_IOD = 0.06       # RMS stable-landmark residual / inter-ocular dist
 MIN_NCC = 0.25                # skin NCC after alignment (locally normalised luma)
 MIN_NCC_PEAK = 0.08           # NCC drop when the result is moved by PEAK_SHIFT_PX
 PEAK_SHIFT_PX = 1.5
-MIN_COVERAGE = 0.6            # share of baseline skin that is skin in the follow-up too
+MIN_COVERAGE = 0.6            # share of baseline skin that is skin, and agrees, in the follow-up
+LOCAL_WINDOW_IOD = 0.1        # window (Gaussian sigma) of the local texture agreement / IOD
+MIN_LOCAL_NCC = 0.1           # local texture agreement below this (or below
+LOCAL_NCC_FRACTION = 0.35     # this share of the global NCC) = not the same skin
 MAX_LANDMARK_DISAGREE_IOD = 0.08  # refined vs landmark fit, on stable landmarks
 MAX_LOCAL_FLOW_IOD = 0.03     # median local residual flow / inter-ocular distance
 
@@ -62,6 +65,8 @@ COARSE_FACE_PX = 180          # coarsest pyramid level: face about this wide
 FEATURE_SIGMA_PX = 4.0        # local mean / spread scale of the feature image, level px
 ECC_ITERATIONS = 60
 ECC_EPS = 1e-5
+SWAP='auto'
+SPREAD_FLOOR = 0.0
 
 
 @dataclass
@@ -95,7 +100,8 @@ class Alignment:
     warped : ndarray (H, W, 3) uint8
         The follow-up resampled into the baseline frame (baseline shape).
     valid : ndarray (H, W) bool
-        Baseline frame: skin in the baseline and in the aligned follow-up.
+        Baseline frame: skin in the baseline and in the aligned follow-up,
+        where the follow-up's local texture matches (not covered, same shape).
     residual_px : float
         RMS distance of stable landmarks (follow-up mapped by ``matrix``
         vs baseline), px.  Landmark noise, typically 1–3 px.
@@ -211,7 +217,8 @@ def feature_image(rgb: np.ndarray, sigma: float = FEATURE_SIGMA_PX) -> np.ndarra
     y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     log = np.log(y + 8.0)
     hp = log - cv2.GaussianBlur(log, (0, 0), sigma)
-    spread = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 2.0 * sigma)) + 1e-3
+    spread = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 2.0 * sigma))
+    spread += SPREAD_FLOOR * float(np.median(spread)) + 1e-3
     return (hp / spread).astype(np.float32)
 
 
@@ -319,16 +326,28 @@ def _make_level(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray, bo
                   r @ _translate(-bx0, -by0), r @ _translate(-fx0, -fy0))
 
 
-def _ecc_level(level: _Level, matrix: np.ndarray, gauss: int) -> tuple[float, np.ndarray]:
-    """One ECC run; returns (correlation, refined follow-up → baseline matrix, full res)."""
-    # ECC's warp maps template (baseline level px) -> input (follow-up level px).
-    m_level = level.to_level_b @ matrix @ np.linalg.inv(level.to_level_f)
-    warp = _normalise(np.linalg.inv(m_level)).astype(np.float32)
+def _ecc_level(level: _Level, matrix: np.ndarray, gauss: int,
+               followup_template: bool) -> tuple[float, np.ndarray]:
+    """One ECC run; returns (correlation, refined follow-up → baseline matrix, full res).
+
+    ECC resamples its *input* image by a warp from the *template*; sampling
+    the finer of the two photos is more accurate, so ``followup_template``
+    is set when the follow-up shows the face smaller than the baseline.
+    The skin mask stays in the baseline frame either way.
+    """
+    m_level = _normalise(level.to_level_b @ matrix @ np.linalg.inv(level.to_level_f))
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, ECC_ITERATIONS, ECC_EPS)
-    input_mask = np.full(level.follow.shape, 255, np.uint8)
-    cc, warp = cv2.findTransformECCWithMask(level.base, level.follow, level.mask, input_mask, warp,
-                                            cv2.MOTION_HOMOGRAPHY, criteria, gauss)
-    m_level = np.linalg.inv(warp.astype(np.float64))
+    everywhere = np.full(level.follow.shape, 255, np.uint8)
+    if followup_template:  # warp: follow-up level px -> baseline level px
+        cc, warp = cv2.findTransformECCWithMask(level.follow, level.base, everywhere, level.mask,
+                                                m_level.astype(np.float32),
+                                                cv2.MOTION_HOMOGRAPHY, criteria, gauss)
+        m_level = warp.astype(np.float64)
+    else:  # warp: baseline level px -> follow-up level px
+        warp = _normalise(np.linalg.inv(m_level)).astype(np.float32)
+        cc, warp = cv2.findTransformECCWithMask(level.base, level.follow, level.mask, everywhere,
+                                                warp, cv2.MOTION_HOMOGRAPHY, criteria, gauss)
+        m_level = np.linalg.inv(warp.astype(np.float64))
     return float(cc), _normalise(np.linalg.inv(level.to_level_b) @ m_level @ level.to_level_f)
 
 
@@ -344,31 +363,54 @@ def refine_ecc(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray, mat
     for i, s in enumerate(scales):
         level = _make_level(baseline, followup, mask, box, matrix, s)
         gauss = 5 if i == len(scales) - 1 and s > 0.75 else 3
-        cc, matrix = _ecc_level(level, matrix, gauss)
+        smaller = abs(np.linalg.det(matrix[:2, :2])) > 1.0 if SWAP == 'auto' else SWAP
+        cc, matrix = _ecc_level(level, matrix, gauss, smaller)
     return matrix, cc
 
 
-def peak_check(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray,
-               matrix: np.ndarray, shift_px: float = PEAK_SHIFT_PX) -> tuple[float, float]:
-    """Skin NCC at ``matrix`` and its drop when the follow-up is moved by ``shift_px``.
+def texture_agreement(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray,
+                      matrix: np.ndarray, window_px: float,
+                      shift_px: float = PEAK_SHIFT_PX) -> tuple[float, float, np.ndarray]:
+    """How well the aligned follow-up's skin texture matches the baseline's.
 
-    A true alignment of textured skin peaks sharply; a false one is flat.
-    Computed at full resolution on the face box.  Returns ``(ncc, drop)``.
+    Works at full resolution on the bounding box of ``mask`` (baseline frame).
+
+    Returns
+    -------
+    ncc : float
+        NCC of the feature images on ``mask`` at ``matrix``.
+    drop : float
+        ``ncc`` minus its mean when the follow-up is moved by ``shift_px``:
+        a true alignment of textured skin peaks sharply, a false one is flat.
+    local : ndarray (H, W) float32, baseline frame
+        Gaussian-windowed (``window_px``) local correlation; about 0 where the
+        follow-up shows something else (covered, out of frame, changed shape).
     """
     x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
     fb = feature_image(baseline[y:y + h, x:x + w])
     m = mask[y:y + h, x:x + w]
     fol = feature_image(followup)
-    def ncc_at(mat):
+
+    def warp_features(mat):
         crop = _translate(-x, -y) @ mat
-        warped = cv2.warpPerspective(fol, crop, (w, h), flags=cv2.INTER_LINEAR,
-                                     borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
-        ok = m & np.isfinite(warped)
-        return _masked_ncc(fb, np.nan_to_num(warped), ok)
-    ncc = ncc_at(matrix)
-    shifted = [ncc_at(_translate(dx, dy) @ matrix)
-               for dx, dy in ((shift_px, 0), (-shift_px, 0), (0, shift_px), (0, -shift_px))]
-    return ncc, ncc - float(np.mean(shifted))
+        out = cv2.warpPerspective(fol, crop, (w, h), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
+        inside = np.isfinite(out)
+        return np.nan_to_num(out), inside
+
+    ff, inside = warp_features(matrix)
+    ncc = _masked_ncc(fb, ff, m & inside)
+    shifted = []
+    for dx, dy in ((shift_px, 0), (-shift_px, 0), (0, shift_px), (0, -shift_px)):
+        fs, ins = warp_features(_translate(dx, dy) @ matrix)
+        shifted.append(_masked_ncc(fb, fs, m & ins))
+    wm = (m & inside).astype(np.float32)
+    blur = lambda a: cv2.GaussianBlur(a, (0, 0), window_px)  # noqa: E731
+    num = blur(fb * ff * wm)
+    den = np.sqrt(blur(fb * fb * wm) * blur(ff * ff * wm)) + 1e-6
+    local = np.zeros(mask.shape, np.float32)
+    local[y:y + h, x:x + w] = np.where(wm > 0, num / den, 0.0)
+    return ncc, ncc - float(np.mean(shifted)), local
 
 
 # ---------------------------------------------------------------------- local flow
@@ -483,15 +525,16 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
             reasons.append("alignment could not be refined: too little skin detail or too "
                            "different lighting; using landmarks only (about 2–4 px accuracy)")
     else:
-        reasons.append("landmark-only alignment (refinement off): about 2–4 px accuracy")
+        checks["note"] = "landmark-only alignment (refinement off): about 2–4 px accuracy"
 
     shape = base.shape[:2]
     warped = warp_image(fol, matrix, shape)
     fskin_in_base = cv2.warpPerspective(fregions["whole_face"].astype(np.uint8) * 255, matrix,
                                         (shape[1], shape[0]), flags=cv2.INTER_LINEAR) >= 128
-    valid = bregions["whole_face"] & fskin_in_base
     residual = landmark_residual(matrix, bface, fface)
-    ncc, drop = peak_check(base, fol, mask, matrix)
+    ncc, drop, local_ncc = texture_agreement(base, fol, mask, matrix, LOCAL_WINDOW_IOD * iod)
+    agree = local_ncc > max(MIN_LOCAL_NCC, LOCAL_NCC_FRACTION * ncc)
+    valid = bregions["whole_face"] & fskin_in_base & (agree if method != "landmarks" else True)
     coverage = float(valid.sum()) / max(int(bregions["whole_face"].sum()), 1)
     checks.update(residual_iod=round(residual / iod, 4), ncc_peak_drop=round(drop, 4),
                   skin_coverage=round(coverage, 4))
@@ -503,8 +546,9 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
         reasons.append(f"landmarks do not fit one transform (residual {residual:.1f} px): "
                        "pose or expression differs from the baseline; retake")
     if coverage < MIN_COVERAGE:
-        reasons.append(f"only {coverage:.0%} of the baseline skin is visible in the follow-up: "
-                       "remove what covers the face and keep the whole face in frame")
+        reasons.append(f"only {coverage:.0%} of the baseline skin is visible and matches in the "
+                       "follow-up: remove what covers the face, keep the whole face in frame and "
+                       "the same expression")
     if method != "landmarks" and (ncc < MIN_NCC or drop < MIN_NCC_PEAK):
         reasons.append(f"skin texture does not confirm the alignment (NCC {ncc:.2f}): "
                        "too little skin detail, blur or too different lighting")
