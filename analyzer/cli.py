@@ -77,6 +77,54 @@ def cmd_phantom(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    from .align import write_overlay
+    from .pipeline import compare
+
+    comparison, alignment = compare(args.baseline, args.followup, settings,
+                                    days_since_treatment=args.days_since_treatment, local=args.local)
+    if args.aligned_out:
+        _write_png(args.aligned_out, alignment.warped)
+    if args.overlay_out:
+        from .intake import load_photo
+
+        _write_png(args.overlay_out, write_overlay(load_photo(args.baseline, settings).pixels, alignment))
+    result = comparison.to_dict()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_comparison(result))
+    return 0 if alignment.ok else 3
+
+
+def format_comparison(result: dict) -> str:
+    """Human-readable text of a comparison."""
+    al = result["alignment"]
+    lines = [f"alignment: {'ok' if al['ok'] else 'NOT TRUSTED'} (residual {al['residual_px']} px, "
+             f"NCC {al['ncc']})" + ("" if al["ok"] else f" — {al['reason']}")]
+    for key, d in result["delta"].items():
+        b = result["baseline"]["summary"].get(key)
+        f = result["followup"]["summary"].get(key)
+        value = "n/a" if d["value"] is None else f"{d['value']:+.4g}"
+        rel = "" if d.get("relative") is None else f" ({100 * d['relative']:+.1f} %)"
+        lines.append(f"{key:13s} {b} -> {f}: {value}{rel}, {d['status']}")
+    lines += [f"note: {flag}" for flag in result["flags"]]
+    return "\n".join(lines)
+
+
+def register_compare(sub) -> None:
+    p = sub.add_parser("compare", help="align a follow-up photo to its baseline and report the change")
+    p.add_argument("baseline", help="baseline photo")
+    p.add_argument("followup", help="follow-up photo")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--aligned-out", metavar="PNG", help="write the follow-up resampled into the baseline frame")
+    p.add_argument("--overlay-out", metavar="PNG", help="write a checkerboard overlay of the alignment")
+    p.add_argument("--days-since-treatment", type=int, metavar="N",
+                   help="days since the last treatment (flags expected post-procedure redness)")
+    p.add_argument("--local", action="store_true", help="also estimate a local (non-rigid) correction")
+    p.set_defaults(func=cmd_compare)
+
+
 def register_phantom(sub) -> None:
     p = sub.add_parser("phantom", help="write a synthetic patient course with known truth")
     p.add_argument("out_dir", help="folder for <date>_<visit>.jpg and .json sidecars")
@@ -95,7 +143,7 @@ def registrars():
     """
     from .store.cli import register as register_store  # light: imports SQLAlchemy lazily
 
-    return [register_analyze, register_phantom, register_store]
+    return [register_analyze, register_compare, register_phantom, register_store]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -94,3 +94,30 @@ def analyze(source: str | Path | bytes, settings: Settings | None = None) -> Ana
     settings = settings or Settings()
     photo = load_photo(source, settings)
     return analyse_pixels(photo.pixels, photo.info, settings)
+
+
+def compare(baseline: str | Path | bytes | AnalysedPhoto, followup: str | Path | bytes | AnalysedPhoto,
+            settings: Settings | None = None, *, days_since_treatment: int | None = None,
+            local: bool = False):
+    """Align a follow-up photo to its baseline and say what changed.
+
+    Parameters
+    ----------
+    baseline, followup : path, bytes or AnalysedPhoto
+    days_since_treatment : int, optional
+        Days between the last treatment and the follow-up photo; within
+        ``compare.POST_PROCEDURE_DAYS`` redness is flagged as expected.
+    local : bool
+        Also estimate a local (non-rigid) residual correction, reported separately.
+
+    Returns
+    -------
+    comparison : analyzer.compare.Comparison
+    alignment : analyzer.align.Alignment
+    """
+    from .compare import compare_analysed
+
+    settings = settings or Settings()
+    b = baseline if isinstance(baseline, AnalysedPhoto) else analyze(baseline, settings)
+    f = followup if isinstance(followup, AnalysedPhoto) else analyze(followup, settings)
+    return compare_analysed(b, f, days_since_treatment=days_since_treatment, local=local)

@@ -24,7 +24,7 @@ def test_analyze_sample_json(tmp_path):
     result = json.loads(proc.stdout)
     assert result["face"]["landmarks"] == 478
     assert result["quality"]["overall"] in ("pass", "warn")
-    assert set(result["summary"]) == {"texture", "redness", "pigmentation"}
+    assert set(result["summary"]) >= {"texture", "redness", "pigmentation"}
     assert result["regions"]["left_cheek"]["area_px"] > 5000
     assert result["algorithm_version"]
     assert Image.open(overlay).size == Image.open(SAMPLE).size

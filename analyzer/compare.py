@@ -1,0 +1,182 @@
+"""What changed between two visits, and whether it is larger than retake noise.
+
+Pitfall avoided here: warping a photo into the baseline frame resamples (blurs)
+it, which by itself reads as smoother texture and fewer spots.  So each photo
+is measured *in its own pixels*: the baseline's region masks, restricted to
+skin present in both photos, are mapped through the alignment transform into
+the follow-up's pixels, and the same metric functions run on both photos.
+
+A delta is ``significant`` when its size exceeds the minimal detectable change
+(MDC: 95th percentile of |delta| over phantom no-change retake pairs, measured
+by ``benchmarks/accuracy.py`` and stored in ``analyzer/data/mdc.json`` with
+its provenance).  Status is ``improved`` / ``worse`` / ``no detectable change``;
+every metric's direction says whether more is worse.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .regions import RegionMasks
+from .version import ALGORITHM_VERSION
+
+MDC_PATH = Path(__file__).with_name("data") / "mdc.json"
+SUMMARY_KEYS = ("texture", "redness", "pigmentation")
+# Redness is expected for a few days after micro-needling and similar procedures.
+POST_PROCEDURE_DAYS = 7
+
+
+@lru_cache(maxsize=4)
+def load_mdc(path: Path = MDC_PATH) -> dict:
+    """The MDC calibration: ``{"summary": {key: mdc}, "metrics": {"name@region": mdc}, "provenance": {...}}``."""
+    if not Path(path).is_file():
+        return {"summary": {}, "metrics": {}, "provenance": {"missing": str(path)}}
+    return json.loads(Path(path).read_text())
+
+
+def more_is(direction: str) -> str:
+    """``"worse"`` when a larger value means more of a concern, else ``"neutral"``.
+
+    Directions come from the metric registry: "more texture", "more redness",
+    "more pigmentation", "less even tone", "darker tone" are concerns; "lighter
+    tone" (ITA°) is reported as higher / lower, not as better or worse.
+    """
+    return "worse" if direction.startswith(("more ", "less even", "darker")) else "neutral"
+
+
+def classify(delta: float | None, mdc: float | None, more: str = "worse") -> tuple[bool | None, str]:
+    """``(significant, status)`` of a change given its MDC and what "more" means.
+
+    Status is ``improved`` / ``worse`` (or ``higher`` / ``lower`` for neutral
+    metrics), ``no detectable change``, ``not calibrated`` or ``not measured``.
+    """
+    if delta is None or not np.isfinite(delta):
+        return None, "not measured"
+    if mdc is None:
+        return None, "not calibrated"
+    if abs(delta) <= mdc:
+        return False, "no detectable change"
+    if more == "neutral":
+        return True, "higher" if delta > 0 else "lower"
+    return True, "worse" if delta > 0 else "improved"
+
+
+@dataclass
+class Comparison:
+    """Result of comparing a follow-up with its baseline (JSON via ``to_dict``)."""
+
+    algorithm_version: str
+    alignment: dict
+    baseline: dict
+    followup: dict
+    delta: dict
+    regions: dict
+    flags: list = field(default_factory=list)
+    mdc_provenance: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def common_regions(baseline_regions: RegionMasks, followup_skin: np.ndarray, valid: np.ndarray,
+                   matrix: np.ndarray) -> tuple[RegionMasks, RegionMasks]:
+    """Region masks on skin seen in both photos, in each photo's own pixels.
+
+    Parameters
+    ----------
+    baseline_regions : RegionMasks
+        Regions of the baseline photo (baseline pixels).
+    followup_skin : ndarray of bool
+        Whole-face skin mask of the follow-up (follow-up pixels).
+    valid : ndarray of bool
+        Baseline-frame mask of pixels whose follow-up counterpart is skin.
+    matrix : ndarray (3, 3)
+        Follow-up pixel → baseline pixel.
+    """
+    from .align import warp_mask
+
+    base, follow = {}, {}
+    for name in baseline_regions.names():
+        b = baseline_regions[name] & valid
+        f = warp_mask(b, matrix, followup_skin.shape) & followup_skin
+        base[name], follow[name] = b, f
+    return RegionMasks(base), RegionMasks(follow)
+
+
+def _index(metrics: list[dict]) -> dict[str, dict]:
+    return {f"{m['name']}@{m['region']}": m for m in metrics}
+
+
+def compare_analysed(baseline, followup, *, days_since_treatment: int | None = None,
+                     local: bool = False, mdc: dict | None = None):
+    """Compare two :class:`~analyzer.pipeline.AnalysedPhoto`.
+
+    Returns
+    -------
+    comparison : Comparison
+    alignment : analyzer.align.Alignment
+        With the warped follow-up, for overlays.
+    """
+    from .align import align
+    from .metrics import measure_all
+
+    mdc = load_mdc() if mdc is None else mdc
+    al = align(baseline.photo.pixels, followup.photo.pixels, baseline_face=baseline.face,
+               followup_face=followup.face, baseline_regions=baseline.regions, local=local)
+    base_masks, follow_masks = common_regions(
+        baseline.regions, followup.regions["whole_face"], al.valid, al.matrix)
+    b_metrics, b_summary, b_warn = measure_all(baseline.photo.pixels, base_masks, baseline.face)
+    # The follow-up's background is mapped onto the baseline's illuminant, which
+    # also equalises exposure; the skin itself is never used to normalise colour.
+    reference = (b_summary.get("colour") or {}).get("illuminant")
+    f_metrics, f_summary, f_warn = measure_all(followup.photo.pixels, follow_masks, followup.face,
+                                               illuminant=reference)
+
+    delta = {}
+    for key in SUMMARY_KEYS:
+        b, f = b_summary.get(key), f_summary.get(key)
+        value = None if b is None or f is None else float(f - b)
+        limit = mdc.get("summary", {}).get(key)
+        significant, status = classify(value, limit)
+        delta[key] = {"value": value, "relative": (value / b if value is not None and b else None),
+                      "significant": significant, "status": status, "mdc": limit}
+    per_region: dict[str, dict] = {}
+    b_index, f_index = _index(b_metrics), _index(f_metrics)
+    for key, bm in b_index.items():
+        fm = f_index.get(key)
+        if fm is None:
+            continue
+        bv, fv = bm.get("value"), fm.get("value")
+        value = None if bv is None or fv is None else float(fv - bv)
+        significant, status = classify(value, mdc.get("metrics", {}).get(key),
+                                       more_is(str(bm.get("direction", ""))))
+        per_region.setdefault(bm["region"], {})[bm["name"]] = {
+            "baseline": bv, "followup": fv, "delta": value, "unit": bm.get("unit"),
+            "significant": significant, "status": status}
+
+    flags = []
+    if not al.ok:
+        flags.append(f"alignment: {al.reason}")
+    if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
+        flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "
+                     "is expected after the procedure and is not a trend")
+        if delta["redness"]["status"] == "worse":
+            delta["redness"]["status"] = "worse (expected after procedure)"
+    flags += [f"baseline: {w}" for w in b_warn] + [f"follow-up: {w}" for w in f_warn]
+    alignment = al.to_dict()
+    alignment["matrix"] = np.round(al.matrix, 10).tolist()  # follow-up pixel -> baseline pixel
+    comparison = Comparison(
+        algorithm_version=ALGORITHM_VERSION,
+        alignment=alignment,
+        baseline={"summary": b_summary, "quality": baseline.result.quality["overall"]},
+        followup={"summary": f_summary, "quality": followup.result.quality["overall"]},
+        delta=delta,
+        regions=per_region,
+        flags=flags,
+        mdc_provenance=mdc.get("provenance", {}),
+    )
+    return comparison, al

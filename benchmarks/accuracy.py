@@ -1,0 +1,217 @@
+"""Accuracy harness: metrics and alignment against the skin phantom's known truth.
+
+For every skin tone it photographs phantom pairs (baseline, follow-up) with
+independent retake variance, runs the same ``compare`` the CLI runs, and
+prints per concern (texture, redness, pigmentation) and tone:
+
+- sign agreement of the summary delta with the injected change,
+- detectable rate (flagged significant) on medium and high doses,
+- Spearman correlation of the delta with dose,
+- retake noise: MDC = 95th percentile of |delta| on no-change pairs, and as % of the mean,
+- false-alarm rate on *other* no-change pairs (not the ones that set the MDC),
+- crosstalk: a concern flagged although only another concern was changed,
+- alignment corner error against the sidecar transform.
+
+Run: ``.venv/bin/python benchmarks/accuracy.py [--quick] [--tones light,dark] [--write-mdc]``.
+``--write-mdc`` stores the calibration (with provenance) in ``analyzer/data/mdc.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+CONCERNS = ("texture", "redness", "pigmentation")
+# Injected changes per concern: (dose label, signed dose for correlation, changes).
+# Signed dose > 0 means "more of the concern" (the summary should rise).
+DOSES = {
+    "redness": [("low", 0.05, [("redness", 0.05)]), ("medium", 0.12, [("redness", 0.12)]),
+                ("high", 0.25, [("redness", 0.25)]),
+                ("high", 0.30, [("redness", 0.15), ("redness_patchy", 0.3)])],
+    "pigmentation": [("low", -0.15, [("spots", 0.85)]), ("medium", -0.35, [("spots", 0.65)]),
+                     ("high", -0.6, [("spots", 0.4)]), ("high", 0.6, [("spots", 1.6)])],
+    "texture": [("low", -0.15, [("roughness", 0.85), ("pores", 0.85), ("lines", 0.85)]),
+                ("medium", -0.3, [("roughness", 0.7), ("pores", 0.7), ("lines", 0.7)]),
+                ("high", -0.5, [("roughness", 0.5), ("pores", 0.5), ("lines", 0.5)]),
+                ("high", 0.4, [("roughness", 1.4), ("pores", 1.4), ("lines", 1.4)])],
+}
+REGIONAL = {"redness": "left_cheek", "pigmentation": "right_cheek", "texture": "forehead"}
+
+
+@dataclass
+class Case:
+    tone: str
+    concern: str | None      # None = no change
+    label: str               # dose label or "none"
+    signed_dose: float
+    changes: list = field(default_factory=list)
+    region: str | None = None
+    seed: int = 0
+    split: str = "eval"      # "calib" no-change pairs set the MDC; "eval" ones test it
+
+
+def build_cases(tones, n_nochange: int, regional: bool, quick: bool) -> list[Case]:
+    cases = []
+    seed = 1000
+    for tone in tones:
+        for split in ("calib", "eval"):
+            for _ in range(n_nochange):
+                cases.append(Case(tone, None, "none", 0.0, [], None, seed, split))
+                seed += 1
+        for concern, doses in DOSES.items():
+            for label, signed, changes in (doses[1:3] if quick else doses):
+                cases.append(Case(tone, concern, label, signed, changes, None, seed))
+                seed += 1
+                if regional:
+                    cases.append(Case(tone, concern, label, signed, changes, REGIONAL[concern], seed))
+                    seed += 1
+    return cases
+
+
+def run_case(case: Case, scale: float, strength: float) -> dict:
+    from analyzer.compare import compare_analysed
+    from analyzer.phantom import TONES, Capture, Change, make_face, photograph, true_transform
+    from analyzer.pipeline import analyse_pixels
+
+    face = make_face(scale=scale, seed=case.seed % 7, tone=TONES[case.tone])
+    rng = np.random.default_rng(case.seed)
+    b_rgb, b_side = photograph(face, [], Capture.random(rng, strength), seed=case.seed * 2)
+    changes = [Change(k, d, case.region) for k, d in case.changes]
+    f_rgb, f_side = photograph(face, changes, Capture.random(rng, strength), seed=case.seed * 2 + 1)
+    t0 = time.perf_counter()
+    comparison, al = compare_analysed(analyse_pixels(b_rgb), analyse_pixels(f_rgb), mdc=MDC_NONE)
+    seconds = time.perf_counter() - t0
+    truth = true_transform(f_side, b_side)
+    h, w = b_rgb.shape[:2]
+    corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float).T
+
+    def project(m):
+        p = m @ corners
+        return p[:2] / p[2]
+
+    corner_err = float(np.linalg.norm(project(al.matrix) - project(truth), axis=0).mean())
+    out = {"case": case.__dict__, "seconds": seconds, "corner_err": corner_err, "align_ok": al.ok,
+           "delta": {k: comparison.delta[k]["value"] for k in CONCERNS},
+           "baseline": {k: comparison.baseline["summary"].get(k) for k in CONCERNS}}
+    if case.region:
+        region = comparison.regions.get(case.region, {})
+        out["regional"] = {n: v["delta"] for n, v in region.items()}
+    return out
+
+
+MDC_NONE = {"summary": {}, "metrics": {}, "provenance": {}}
+
+
+def spearman(x, y) -> float:
+    from scipy.stats import spearmanr
+
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return float("nan")
+    return float(spearmanr(x, y).statistic)
+
+
+def report(results: list[dict], tones) -> dict:
+    """Print the tables; return the MDC calibration (from the calib split)."""
+    by_tone = {t: [r for r in results if r["case"]["tone"] == t] for t in tones}
+    calib_all = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
+    mdc = {k: float(np.percentile([abs(r["delta"][k]) for r in calib_all], 95)) for k in CONCERNS}
+    print(f"\nMDC (95th pct |delta| on {len(calib_all)} calibration no-change pairs, all tones):")
+    for k in CONCERNS:
+        means = [r["baseline"][k] for r in calib_all]
+        print(f"  {k:13s} MDC {mdc[k]:.4f}   = {100 * mdc[k] / np.mean(means):.2f} % of mean {np.mean(means):.4f}")
+    header = f"{'tone':13s}{'concern':13s}{'sign':>7s}{'detect':>8s}{'spearman':>9s}{'noise%':>8s}{'falarm':>8s}{'xtalk':>7s}"
+    print("\nwhole-face summary deltas\n" + header)
+    for tone, rs in by_tone.items():
+        nochange = [r for r in rs if r["case"]["concern"] is None]
+        evaluation = [r for r in nochange if r["case"]["split"] == "eval"]
+        for k in CONCERNS:
+            changed = [r for r in rs if r["case"]["concern"] == k and r["case"]["region"] is None]
+            sign = np.mean([np.sign(r["delta"][k]) == np.sign(r["case"]["signed_dose"]) for r in changed])
+            strong = [r for r in changed if r["case"]["label"] in ("medium", "high")]
+            detect = np.mean([np.sign(r["delta"][k]) == np.sign(r["case"]["signed_dose"])
+                              and abs(r["delta"][k]) > mdc[k] for r in strong]) if strong else float("nan")
+            rho = spearman([0.0] * len(evaluation) + [r["case"]["signed_dose"] for r in changed],
+                           [r["delta"][k] for r in evaluation] + [r["delta"][k] for r in changed])
+            tone_mdc = np.percentile([abs(r["delta"][k]) for r in nochange], 95)
+            noise = 100 * tone_mdc / np.mean([r["baseline"][k] for r in nochange])
+            falarm = np.mean([abs(r["delta"][k]) > mdc[k] for r in evaluation])
+            others = [r for r in rs if r["case"]["concern"] not in (None, k) and r["case"]["region"] is None]
+            xtalk = np.mean([abs(r["delta"][k]) > mdc[k] for r in others]) if others else float("nan")
+            print(f"{tone:13s}{k:13s}{100 * sign:6.0f}%{100 * detect:7.0f}%{rho:9.2f}{noise:7.2f}%"
+                  f"{100 * falarm:7.0f}%{100 * xtalk:6.0f}%")
+    regional = [r for r in results if r["case"]["region"]]
+    if regional:
+        print("\nregional changes: share where the changed region's delta has the injected sign")
+        for k in CONCERNS:
+            rs = [r for r in regional if r["case"]["concern"] == k]
+            ok = []
+            for r in rs:
+                vals = [v for v in (r.get("regional") or {}).values() if v is not None]
+                ok.append(bool(vals))
+            print(f"  {k:13s} {len(rs)} pairs, regional detail present in {100 * np.mean(ok):.0f} %")
+    errs = np.array([r["corner_err"] for r in results])
+    bad = [r for r in results if r["corner_err"] > 3 and r["align_ok"]]
+    print(f"\nalignment corner error vs sidecar: median {np.median(errs):.3f} px, p95 "
+          f"{np.percentile(errs, 95):.3f} px, silent failures (>3 px and ok) {len(bad)}")
+    print(f"time per pair (compare only): median {np.median([r['seconds'] for r in results]):.2f} s")
+    return mdc
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tones", default="light,intermediate,tan,brown,dark")
+    parser.add_argument("--nochange", type=int, default=8, help="no-change pairs per split and tone")
+    parser.add_argument("--scale", type=float, default=6.0)
+    parser.add_argument("--strength", type=float, default=0.7, help="retake variance strength")
+    parser.add_argument("--quick", action="store_true", help="fewer doses, no regional cases")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--write-mdc", action="store_true")
+    parser.add_argument("--json-out", help="write every pair's raw result here")
+    args = parser.parse_args(argv)
+    tones = args.tones.split(",")
+    cases = build_cases(tones, args.nochange, regional=not args.quick, quick=args.quick)
+    print(f"{len(cases)} pairs, tones {tones}, scale {args.scale}, retake strength {args.strength}")
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        results = list(pool.map(run_case, cases, [args.scale] * len(cases), [args.strength] * len(cases)))
+    mdc = report(results, tones)
+    print(f"total {time.perf_counter() - t0:.0f} s")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=1))
+    if args.write_mdc:
+        write_mdc(results, mdc, args)
+    return 0
+
+
+def write_mdc(results, summary_mdc, args) -> None:
+    from analyzer.version import ALGORITHM_VERSION
+
+    calib = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
+    calibration = {
+        "summary": summary_mdc,
+        "metrics": {},
+        "provenance": {
+            "algorithm_version": ALGORITHM_VERSION,
+            "command": "benchmarks/accuracy.py " + " ".join(sys.argv[1:]),
+            "pairs": len(calib), "tones": args.tones, "scale": args.scale,
+            "retake_strength": args.strength, "statistic": "95th percentile of |delta|",
+        },
+    }
+    path = ROOT / "analyzer" / "data" / "mdc.json"
+    path.write_text(json.dumps(calibration, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
