@@ -65,8 +65,6 @@ COARSE_FACE_PX = 180          # coarsest pyramid level: face about this wide
 FEATURE_SIGMA_PX = 4.0        # local mean / spread scale of the feature image, level px
 ECC_ITERATIONS = 60
 ECC_EPS = 1e-5
-SWAP='auto'
-SPREAD_FLOOR = 0.0
 
 
 @dataclass
@@ -217,8 +215,7 @@ def feature_image(rgb: np.ndarray, sigma: float = FEATURE_SIGMA_PX) -> np.ndarra
     y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     log = np.log(y + 8.0)
     hp = log - cv2.GaussianBlur(log, (0, 0), sigma)
-    spread = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 2.0 * sigma))
-    spread += SPREAD_FLOOR * float(np.median(spread)) + 1e-3
+    spread = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 2.0 * sigma)) + 1e-3
     return (hp / spread).astype(np.float32)
 
 
@@ -326,28 +323,16 @@ def _make_level(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray, bo
                   r @ _translate(-bx0, -by0), r @ _translate(-fx0, -fy0))
 
 
-def _ecc_level(level: _Level, matrix: np.ndarray, gauss: int,
-               followup_template: bool) -> tuple[float, np.ndarray]:
-    """One ECC run; returns (correlation, refined follow-up → baseline matrix, full res).
-
-    ECC resamples its *input* image by a warp from the *template*; sampling
-    the finer of the two photos is more accurate, so ``followup_template``
-    is set when the follow-up shows the face smaller than the baseline.
-    The skin mask stays in the baseline frame either way.
-    """
-    m_level = _normalise(level.to_level_b @ matrix @ np.linalg.inv(level.to_level_f))
+def _ecc_level(level: _Level, matrix: np.ndarray, gauss: int) -> tuple[float, np.ndarray]:
+    """One ECC run; returns (correlation, refined follow-up → baseline matrix, full res)."""
+    # ECC's warp maps template (baseline level px) -> input (follow-up level px).
+    m_level = level.to_level_b @ matrix @ np.linalg.inv(level.to_level_f)
+    warp = _normalise(np.linalg.inv(m_level)).astype(np.float32)
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, ECC_ITERATIONS, ECC_EPS)
     everywhere = np.full(level.follow.shape, 255, np.uint8)
-    if followup_template:  # warp: follow-up level px -> baseline level px
-        cc, warp = cv2.findTransformECCWithMask(level.follow, level.base, everywhere, level.mask,
-                                                m_level.astype(np.float32),
-                                                cv2.MOTION_HOMOGRAPHY, criteria, gauss)
-        m_level = warp.astype(np.float64)
-    else:  # warp: baseline level px -> follow-up level px
-        warp = _normalise(np.linalg.inv(m_level)).astype(np.float32)
-        cc, warp = cv2.findTransformECCWithMask(level.base, level.follow, level.mask, everywhere,
-                                                warp, cv2.MOTION_HOMOGRAPHY, criteria, gauss)
-        m_level = np.linalg.inv(warp.astype(np.float64))
+    cc, warp = cv2.findTransformECCWithMask(level.base, level.follow, level.mask, everywhere,
+                                            warp, cv2.MOTION_HOMOGRAPHY, criteria, gauss)
+    m_level = np.linalg.inv(warp.astype(np.float64))
     return float(cc), _normalise(np.linalg.inv(level.to_level_b) @ m_level @ level.to_level_f)
 
 
@@ -363,8 +348,7 @@ def refine_ecc(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray, mat
     for i, s in enumerate(scales):
         level = _make_level(baseline, followup, mask, box, matrix, s)
         gauss = 5 if i == len(scales) - 1 and s > 0.75 else 3
-        smaller = abs(np.linalg.det(matrix[:2, :2])) > 1.0 if SWAP == 'auto' else SWAP
-        cc, matrix = _ecc_level(level, matrix, gauss, smaller)
+        cc, matrix = _ecc_level(level, matrix, gauss)
     return matrix, cc
 
 
@@ -524,6 +508,8 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
         except (cv2.error, np.linalg.LinAlgError):
             reasons.append("alignment could not be refined: too little skin detail or too "
                            "different lighting; using landmarks only (about 2–4 px accuracy)")
+        except AlignmentError as exc:  # the face leaves the frame: landmarks only
+            reasons.append(f"alignment could not be refined: {exc}; using landmarks only")
     else:
         checks["note"] = "landmark-only alignment (refinement off): about 2–4 px accuracy"
 
@@ -554,7 +540,7 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
                        "too little skin detail, blur or too different lighting")
 
     lf = None
-    if local:
+    if local and valid.sum() >= 100:
         lf = local_flow(base, warped, valid)
         if lf.median_px > MAX_LOCAL_FLOW_IOD * iod:
             checks["local_flow_note"] = "expression differs: local correction is large"

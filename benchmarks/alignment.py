@@ -126,7 +126,7 @@ def summarise(errors: np.ndarray) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pairs", type=int, default=30)
+    ap.add_argument("--pairs", type=int, default=40)
     ap.add_argument("--scale", type=float, default=8.0, help="phantom scale (8: face ~730 px wide)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-hard", action="store_true", help="skip the adversarial pairs")
