@@ -141,9 +141,10 @@ def registrars():
 
     Each takes the ``add_subparsers`` object and sets ``func(args, settings) -> int``.
     """
+    from .demo import register as register_demo
     from .store.cli import register as register_store  # light: imports SQLAlchemy lazily
 
-    return [register_analyze, register_compare, register_phantom, register_store]
+    return [register_analyze, register_compare, register_phantom, register_store, register_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

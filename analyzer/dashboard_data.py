@@ -1,0 +1,455 @@
+"""Data access the dashboard pages share (no Streamlit, no SQL, no image maths).
+
+Pages call these functions with a :class:`Gateway`: the store plus the signed-in
+principal, passed as ``actor=`` to every store call.  Analyses and comparisons
+are read from the store; a comparison is computed (and saved) only the first
+time two photos are compared, so a record with many visits renders without
+re-analysing anything.
+"""
+from __future__ import annotations
+
+import hmac
+import inspect
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import Settings
+from .errors import AnalyzerError, StoreError
+
+SUMMARY_KEYS = ("texture", "redness", "pigmentation")
+METRIC_LABELS = {"texture": "Texture", "redness": "Redness", "pigmentation": "Pigmentation"}
+# Per-region series behind each summary (the summary indices are whole-face only).
+REGION_METRICS = {"texture": "roughness_mid", "redness": "hemoglobin_density",
+                  "pigmentation": "melanin_density"}
+SUMMARY_METRICS = {"texture": "texture_index", "redness": "redness_index",
+                   "pigmentation": "pigmentation_index"}
+REGION_NAMES = ("whole_face", "forehead", "glabella", "right_cheek", "left_cheek", "nose",
+                "right_under_eye", "left_under_eye", "perioral", "chin")
+DEMO_CREDENTIALS = "DEMO_CREDENTIALS.txt"
+
+
+# ------------------------------------------------------------------ principals
+
+
+@dataclass(frozen=True)
+class LocalPrincipal:
+    """Stand-in with the shape of ``analyzer.auth.Principal``, used only while
+    the store has no access control (see :func:`sign_in`)."""
+
+    user_id: int | None
+    username: str
+    role: str
+    clinic_id: int | None
+    patient_id: int | None = None
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in ("admin", "practitioner")
+
+    @property
+    def is_patient(self) -> bool:
+        return self.role == "patient"
+
+
+def auth_available(store) -> bool:
+    """True when the store enforces access control (``store.authenticate`` exists)."""
+    return callable(getattr(store, "authenticate", None))
+
+
+def _auth_error(message: str) -> Exception:
+    try:
+        from .errors import AuthError  # type: ignore[attr-defined]
+    except ImportError:
+        return StoreError(message)
+    return AuthError(message)
+
+
+def sign_in(store, username: str, password: str):
+    """The principal for these credentials (raises AuthError / StoreError with a
+    message to show).  Uses ``store.authenticate``; until the store has access
+    control, only the demo user written by :mod:`analyzer.demo` to
+    ``<data dir>/DEMO_CREDENTIALS.txt`` can sign in."""
+    username = (username or "").strip()
+    if auth_available(store):
+        return store.authenticate(username, password)
+    creds = read_demo_credentials(store.settings)
+    if creds and username == creds[0] and hmac.compare_digest(
+            (password or "").encode(), creds[1].encode()):
+        return LocalPrincipal(None, username, "practitioner", demo_clinic_id(store))
+    raise _auth_error("wrong user name or password")
+
+
+def open_share(store, token: str):
+    """The patient principal of a share link (raises with a message to show)."""
+    if not callable(getattr(store, "open_share_link", None)):
+        raise _auth_error("share links are not available on this installation")
+    return store.open_share_link((token or "").strip())
+
+
+def demo_clinic_id(store) -> int | None:
+    patients = store.list_patients(search="DEMO-")
+    return patients[0].clinic_id if patients else None
+
+
+def demo_credentials_path(settings: Settings) -> Path:
+    return Path(settings.data_dir) / DEMO_CREDENTIALS
+
+
+def read_demo_credentials(settings: Settings) -> tuple[str, str] | None:
+    """``(username, password)`` from the demo credentials file, if there is one."""
+    path = demo_credentials_path(settings)
+    try:
+        lines = dict(line.split(":", 1) for line in path.read_text().splitlines() if ":" in line)
+    except OSError:
+        return None
+    user, pw = lines.get("username", "").strip(), lines.get("password", "").strip()
+    return (user, pw) if user and pw else None
+
+
+def write_demo_credentials(settings: Settings, username: str, password: str) -> Path:
+    """Write the demo credentials file, readable by its owner only (0600)."""
+    path = demo_credentials_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"username: {username}\npassword: {password}\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+# ------------------------------------------------------------------ gateway
+
+
+class Gateway:
+    """The store as one principal sees it: every call gets ``actor=``.
+
+    With access control in the store the principal itself is the actor (the
+    store checks permissions); without it the user name is recorded.
+    """
+
+    def __init__(self, store, principal, *, actor=None):
+        self.store = store
+        self.principal = principal
+        self.settings: Settings = store.settings
+        self._actor = actor
+
+    @property
+    def actor(self):
+        if self._actor is not None:
+            return self._actor
+        return self.principal if auth_available(self.store) else self.principal.username
+
+    def __getattr__(self, name: str) -> Callable:
+        method = getattr(self.store, name)
+        if not callable(method):
+            return method
+        try:
+            takes_actor = "actor" in inspect.signature(method).parameters
+        except (TypeError, ValueError):
+            takes_actor = False
+
+        def call(*args, **kwargs):
+            if takes_actor:
+                kwargs.setdefault("actor", self.actor)
+            return method(*args, **kwargs)
+        return call
+
+
+# ------------------------------------------------------------------ timeline
+
+
+def frontal_photo(visit) -> Any | None:
+    """The visit's frontal photo with a successful analysis (else any analysed photo)."""
+    ok = [p for p in visit.photos if p.latest_analysis is not None
+          and p.latest_analysis.status == "ok"]
+    front = [p for p in ok if p.view == "frontal"]
+    return (front or ok or [None])[0]
+
+
+def is_treatment(visit) -> bool:
+    return bool(visit.procedure)
+
+
+def treatment_text(visit) -> str:
+    """One line: procedure, device, depth, passes, serum."""
+    if not visit.procedure:
+        return "no treatment (photo visit)"
+    bits = [visit.procedure]
+    if visit.device:
+        bits.append(visit.device)
+    if visit.needle_depth_mm is not None:
+        bits.append(f"{visit.needle_depth_mm:g} mm")
+    if visit.passes is not None:
+        bits.append(f"{visit.passes} passes")
+    if visit.serum:
+        bits.append(visit.serum)
+    return ", ".join(bits)
+
+
+def days_since_treatment(timeline, day: date) -> int | None:
+    """Days from the last treatment *before* ``day`` (photos on a session day
+    are taken before the treatment) to ``day``; None without one."""
+    before = [v.visit_date for v in timeline if is_treatment(v) and v.visit_date < day]
+    return (day - max(before)).days if before else None
+
+
+def timeline_rows(timeline) -> list[dict]:
+    """One row per visit for a table."""
+    rows = []
+    first = timeline[0].visit_date if timeline else None
+    for v in timeline:
+        photo = frontal_photo(v)
+        a = photo.latest_analysis if photo else None
+        rows.append({
+            "date": v.visit_date.isoformat(), "day": (v.visit_date - first).days,
+            "treatment": treatment_text(v), "photos": len(v.photos),
+            "quality": a.quality_overall if a else ("failed" if v.photos else "—"),
+            "texture": a.texture if a else None, "redness": a.redness if a else None,
+            "pigmentation": a.pigmentation if a else None,
+            "notes": v.notes or "", "post_care": v.post_care or "",
+        })
+    return rows
+
+
+def _metric_value(result: dict | None, name: str, region: str) -> float | None:
+    for m in (result or {}).get("metrics") or []:
+        if m.get("name") == name and m.get("region") == region:
+            return m.get("value")
+    return None
+
+
+def progress_rows(timeline, region: str = "whole_face") -> list[dict]:
+    """Long-form rows ``{date, visit, metric, value, unit}`` for progress charts.
+
+    Whole face: the summary indices.  Another region: the per-region metric
+    behind each index (:data:`REGION_METRICS`).  Values come from the stored
+    analyses only.
+    """
+    rows = []
+    for v in timeline:
+        photo = frontal_photo(v)
+        if photo is None:
+            continue
+        a = photo.latest_analysis
+        for key in SUMMARY_KEYS:
+            if region == "whole_face":
+                value = getattr(a, key)
+                unit = ((a.result or {}).get("summary", {}).get("units") or {}).get(key, "")
+            else:
+                value = _metric_value(a.result, REGION_METRICS[key], region)
+                unit = "mOD" if key == "texture" else "OD"
+            if value is not None:
+                rows.append({"date": v.visit_date.isoformat(), "visit_id": v.id,
+                             "metric": METRIC_LABELS[key], "key": key, "value": float(value),
+                             "unit": unit})
+    return rows
+
+
+def treatment_rows(timeline) -> list[dict]:
+    """``{date, treatment}`` of every treatment session (chart rules)."""
+    return [{"date": v.visit_date.isoformat(), "treatment": treatment_text(v)}
+            for v in timeline if is_treatment(v)]
+
+
+def noise_bands(rows: list[dict], region: str = "whole_face", mdc: dict | None = None) -> list[dict]:
+    """Per metric: baseline value ± its MDC (``{metric, low, high, mdc}``);
+    metrics without a calibrated MDC are left out."""
+    from .compare import load_mdc
+
+    mdc = load_mdc() if mdc is None else mdc
+    out = []
+    for key in SUMMARY_KEYS:
+        series = [r for r in rows if r["key"] == key]
+        if not series:
+            continue
+        if region == "whole_face":
+            limit = (mdc.get("summary") or {}).get(key)
+        else:
+            limit = (mdc.get("metrics") or {}).get(f"{REGION_METRICS[key]}@{region}")
+        if limit is None:
+            continue
+        base = series[0]["value"]
+        out.append({"metric": METRIC_LABELS[key], "key": key, "low": base - limit,
+                    "high": base + limit, "mdc": limit})
+    return out
+
+
+# ------------------------------------------------------------------ photos
+
+
+@dataclass
+class UploadResult:
+    """What happened to one uploaded photo."""
+
+    name: str
+    photo_id: int | None
+    ok: bool
+    message: str
+    quality: str | None = None
+    items: list | None = None
+    summary: dict | None = None
+    duplicate: bool = False
+
+    @property
+    def advice(self) -> list[str]:
+        return [f"{i['name']}: {i['advice']}" for i in (self.items or [])
+                if i.get("status") != "pass" and i.get("advice")]
+
+
+def upload_photo(gw: Gateway, visit_id: int, name: str, data: bytes, *,
+                 view: str = "frontal", skin_condition: str | None = None,
+                 lighting: str | None = None) -> UploadResult:
+    """Store an upload (sanitized), analyse the stored copy once and save the analysis.
+
+    A photo already stored for this patient is not analysed again.  Errors
+    (not a photo, no face) come back as ``ok=False`` with the message.
+    """
+    from .pipeline import analyze
+    from .version import ALGORITHM_VERSION
+
+    try:
+        photo = gw.add_photo(visit_id, data, view=view, skin_condition=skin_condition,
+                             lighting=lighting)
+    except AnalyzerError as exc:
+        return UploadResult(name, None, False, str(exc))
+    existing = [a for a in gw.analyses(photo.id)
+                if a.status == "ok" and a.algorithm_version == ALGORITHM_VERSION]
+    if existing:
+        result = existing[-1].result or {}
+    else:
+        try:
+            result = analyze(gw.photo_bytes(photo.id), gw.settings).result.to_dict()
+        except AnalyzerError as exc:
+            gw.record_failed_analysis(photo.id, ALGORITHM_VERSION, str(exc))
+            return UploadResult(name, photo.id, False, str(exc))
+        gw.save_analysis(photo.id, result)
+    quality = result.get("quality") or {}
+    return UploadResult(name, photo.id, True, "already stored" if not photo.created else "analysed",
+                        quality.get("overall"), quality.get("items"), result.get("summary"),
+                        duplicate=not photo.created)
+
+
+# ------------------------------------------------------------------ comparisons
+
+
+def stored_comparison(gw: Gateway, patient_id: int, baseline_photo_id: int,
+                      followup_photo_id: int) -> dict | None:
+    """The newest stored comparison of these two photos at this algorithm version."""
+    from .version import ALGORITHM_VERSION
+
+    hits = [c for c in gw.comparisons(patient_id)
+            if c["baseline_photo_id"] == baseline_photo_id
+            and c["followup_photo_id"] == followup_photo_id
+            and c["algorithm_version"] == ALGORITHM_VERSION]
+    return hits[-1] if hits else None
+
+
+def analysed_from_store(gw: Gateway, photo_id: int):
+    """An :class:`~analyzer.pipeline.AnalysedPhoto` from a stored photo and its
+    stored analysis: landmarks and regions are found again (fast), the
+    measurements are not repeated."""
+    from .face import get_landmarker
+    from .intake import load_photo
+    from .pipeline import Analysis, AnalysedPhoto
+    from .regions import build_regions
+
+    photo = gw.get_photo(photo_id)
+    a = photo.latest_analysis
+    if a is None or a.status != "ok" or not a.result:
+        raise StoreError(f"photo {photo_id} has no successful analysis")
+    loaded = load_photo(gw.photo_bytes(photo_id), gw.settings)
+    face = get_landmarker(gw.settings.model_path).detect(loaded.pixels)
+    fields = {k: a.result[k] for k in Analysis.__dataclass_fields__ if k in a.result}
+    return AnalysedPhoto(photo=loaded, face=face, regions=build_regions(loaded.pixels, face),
+                         result=Analysis(**fields))
+
+
+def ensure_comparison(gw: Gateway, patient_id: int, baseline_photo_id: int,
+                      followup_photo_id: int, *, days_since: int | None = None,
+                      cache: dict | None = None) -> dict:
+    """The stored comparison of two photos; computed and saved the first time.
+
+    ``cache`` (photo id → AnalysedPhoto) lets a caller comparing many photos
+    against one baseline decode it once.
+    """
+    from .compare import compare_analysed
+
+    hit = stored_comparison(gw, patient_id, baseline_photo_id, followup_photo_id)
+    if hit is not None:
+        return hit
+    if not getattr(gw.principal, "can_write", False):
+        raise StoreError("this comparison has not been computed yet")
+    cache = {} if cache is None else cache
+    for pid in (baseline_photo_id, followup_photo_id):
+        if pid not in cache:
+            cache[pid] = analysed_from_store(gw, pid)
+    comparison, _ = compare_analysed(cache[baseline_photo_id], cache[followup_photo_id],
+                                     days_since_treatment=days_since)
+    result = comparison.to_dict()
+    cid = gw.save_comparison(baseline_photo_id, followup_photo_id, result)
+    return {"id": cid, "baseline_photo_id": baseline_photo_id,
+            "followup_photo_id": followup_photo_id,
+            "algorithm_version": result["algorithm_version"], "result": result}
+
+
+def comparable_visits(timeline) -> list:
+    """Visits with an analysed photo, in date order."""
+    return [v for v in timeline if frontal_photo(v) is not None]
+
+
+# ------------------------------------------------------------------ plain language
+
+
+def plain_change(key: str, delta: dict | None) -> str:
+    """A sentence for a patient about one summary change; never claims a change
+    that is not significant."""
+    label = METRIC_LABELS[key]
+    d = delta or {}
+    status = str(d.get("status") or "not measured")
+    rel = d.get("relative")
+    if d.get("significant") and status.startswith(("improved", "worse")) and rel is not None:
+        pct = abs(100 * rel)
+        direction = "lower" if rel < 0 else "higher"
+        text = f"{label} {pct:.0f} % {direction} than at your first visit"
+        if "expected" in status:
+            text += " (expected shortly after a treatment, not a trend)"
+        return text
+    if status == "no detectable change":
+        return f"{label}: no detectable change since your first visit"
+    if status == "not calibrated":
+        return (f"{label}: no detectable change can be confirmed yet "
+                "(the measurement noise is not calibrated)")
+    return f"{label}: could not be measured on these photos"
+
+
+def plain_summary(comparison_result: dict) -> list[str]:
+    delta = comparison_result.get("delta") or {}
+    return [plain_change(k, delta.get(k)) for k in SUMMARY_KEYS]
+
+
+def change_table(comparison_result: dict) -> list[dict]:
+    """Rows ``{metric, baseline, follow-up, change, relative %, status}`` of the summary."""
+    rows = []
+    for key in SUMMARY_KEYS:
+        d = (comparison_result.get("delta") or {}).get(key) or {}
+        b = ((comparison_result.get("baseline") or {}).get("summary") or {}).get(key)
+        f = ((comparison_result.get("followup") or {}).get("summary") or {}).get(key)
+        rel = d.get("relative")
+        rows.append({"metric": METRIC_LABELS[key], "baseline": b, "follow-up": f,
+                     "change": d.get("value"),
+                     "relative %": None if rel is None else round(100 * rel, 1),
+                     "noise (MDC)": d.get("mdc"), "status": d.get("status")})
+    return rows
+
+
+def region_table(comparison_result: dict, region: str) -> list[dict]:
+    """Every metric's change in one region of a comparison."""
+    rows = []
+    for name, m in sorted(((comparison_result.get("regions") or {}).get(region) or {}).items()):
+        rows.append({"metric": name, "unit": m.get("unit"), "baseline": m.get("baseline"),
+                     "follow-up": m.get("followup"), "change": m.get("delta"),
+                     "status": m.get("status")})
+    return rows
