@@ -36,3 +36,11 @@ class NotFoundError(StoreError):
 
 class DuplicateError(StoreError):
     """Something that must be unique already exists (e.g. a patient code)."""
+
+
+class AuthError(AnalyzerError):
+    """Signing in or opening a share link failed (bad credentials, locked, expired...)."""
+
+
+class PermissionDenied(AnalyzerError):
+    """The signed-in account may not see or change this (other clinic, read-only...)."""

@@ -17,7 +17,7 @@ def test_models_match_newest_revision(store_url):
     engine = db.make_engine(store_url)
     try:
         db.upgrade(engine)
-        assert db.current_revision(engine) == db.head_revision() == "0002"
+        assert db.current_revision(engine) == db.head_revision() == "0003"
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     finally:
@@ -58,7 +58,7 @@ def test_upgrade_from_revision_0001_with_data(settings, store_url):
     engine.dispose()
 
     with Store.open(settings) as store:  # upgrades to the newest revision
-        assert db.current_revision(store.engine) == "0002"
+        assert db.current_revision(store.engine) == "0003"
         analyses = store.analyses(photo_id)
         assert [(a.texture, a.redness, a.pigmentation) for a in analyses] == [
             (2.5, 7.0, None), (None, None, None)]
@@ -82,6 +82,6 @@ def test_downgrade_to_0001_and_back(store_url):
             command.downgrade(db.alembic_config(conn), "0001")
         assert db.current_revision(engine) == "0001"
         db.upgrade(engine)
-        assert db.current_revision(engine) == "0002"
+        assert db.current_revision(engine) == "0003"
     finally:
         engine.dispose()

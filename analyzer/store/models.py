@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer,
-                        MetaData, String, Text, UniqueConstraint)
+                        MetaData, String, Text, UniqueConstraint, event)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ..errors import StoreError
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -162,3 +164,57 @@ class AuditEntry(Base):
     entity_id: Mapped[int | None] = mapped_column(Integer)
     patient_id: Mapped[int | None] = mapped_column(Integer)  # no FK: survives erasure
     details: Mapped[dict | None] = mapped_column(JsonType)
+    # revision 0003: the clinic the entry belongs to (scopes an admin's view)
+    clinic_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class AuditLogIsAppendOnly(StoreError):
+    """Raised when code tries to change or delete an audit entry."""
+
+
+@event.listens_for(AuditEntry, "before_update")
+@event.listens_for(AuditEntry, "before_delete")
+def _refuse_audit_change(_mapper, _connection, target):
+    # Also enforced in the database by triggers (revision 0003).
+    raise AuditLogIsAppendOnly("the audit log is append-only")
+
+
+class User(Base):
+    """A practitioner's account (revision 0003).  ``password_hash`` is argon2id."""
+
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinic.id", ondelete="SET NULL"),
+                                                  index=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ShareLink(Base):
+    """A patient's read-only link (revision 0003); only the token's SHA-256 is kept."""
+
+    __tablename__ = "share_link"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"),
+                                            index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginAttempt(Base):
+    """A failed sign-in (revision 0003), keyed by SHA-256 of the user name."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (Index("ix_login_attempt_name_key_at", "name_key", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name_key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
