@@ -9,7 +9,7 @@ from importlib import import_module
 _EXPORTS = {
     "Store": "repository", "PatientRecord": "repository", "VisitRecord": "repository",
     "PhotoRecord": "repository", "AnalysisRecord": "repository", "AuditRecord": "repository",
-    "PreparedPhoto": "repository", "prepare_photo": "repository", "VIEWS": "repository",
+    "PreparedPhoto": "repository", "UserRecord": "repository", "ShareLinkRecord": "repository", "prepare_photo": "repository", "VIEWS": "repository",
     "SKIN_CONDITIONS": "repository", "SKIN_TYPES": "repository",
     "BlobStore": "blobs", "LocalBlobStore": "blobs", "FsspecBlobStore": "blobs",
     "open_blob_store": "blobs",

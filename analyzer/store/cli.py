@@ -1,4 +1,5 @@
-"""Store commands: ``import``, ``reanalyze``, ``patients``, ``export``, ``erase``, ``db``.
+"""Store commands: ``import``, ``reanalyze``, ``patients``, ``export``, ``erase``, ``db``
+(and ``users`` / ``share`` from :mod:`analyzer.store.users_cli`).
 
 Every change is recorded in the audit log under ``--actor`` (default:
 ``$ANALYZER_ACTOR`` or ``cli:<login name>``).
@@ -177,3 +178,7 @@ def register(sub) -> None:
     p = sub.add_parser("db", help="database schema: status or upgrade")
     p.add_argument("action", choices=["status", "upgrade"])
     p.set_defaults(func=cmd_db)
+
+    from .users_cli import register as register_users
+
+    register_users(sub, common)

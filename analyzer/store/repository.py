@@ -135,6 +135,7 @@ class AuditRecord:
     entity_id: int | None
     patient_id: int | None
     details: dict | None
+    clinic_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -921,7 +922,8 @@ class Store:
                                                "of erased patients")
                 q = q.where(AuditEntry.clinic_id == p.clinic_id)
             return [AuditRecord(e.id, _utc(e.at), e.actor, e.action, e.entity, e.entity_id,
-                                e.patient_id, e.details) for e in s.execute(q).scalars()]
+                                e.patient_id, e.details, e.clinic_id)
+                    for e in s.execute(q).scalars()]
 
     def counts(self, *, actor: Principal | str | None = None) -> dict[str, int]:
         """Number of rows per table (trusted operator: status displays and tests)."""
