@@ -1,41 +1,47 @@
-"""Streamlit dashboard (UI only: all measuring is done by ``analyzer``)."""
+"""Streamlit dashboard: ``streamlit run app.py`` (UI only: the library measures,
+the store keeps the records).
+
+Practitioners sign in and see the patient list, a patient's record (visits,
+photo upload), comparisons and progress charts.  A patient opens
+``?share=TOKEN`` and sees only their own progress, read-only.
+"""
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import streamlit as st
+os.environ.setdefault("GLOG_minloglevel", "2")
 
-from analyzer.config import Settings
-from analyzer.errors import AnalyzerError
-from analyzer.pipeline import analyze
-from analyzer.regions import draw_regions
+import streamlit as st  # noqa: E402
 
-SAMPLES = Path(__file__).with_name("sample_images")
+from analyzer.errors import AnalyzerError  # noqa: E402
+from ui import common  # noqa: E402
 
-st.set_page_config(page_title="Skin progress analyzer", layout="wide")
-st.title("Skin progress analyzer")
+st.set_page_config(page_title="Skin progress analyzer", page_icon="🩺", layout="wide")
+common.init_state()
+P = common.PAGES
 
-settings = Settings.from_env()
-samples = sorted(p.name for p in SAMPLES.glob("*.jpg"))
-upload = st.file_uploader("Photo", type=["jpg", "jpeg", "png", "webp", "tif", "tiff", "heic", "heif"],
-                          key="upload")
-choice = st.selectbox("…or a sample photo", samples, key="sample") if samples else None
-source = upload.getvalue() if upload is not None else (SAMPLES / choice if choice else None)
-
-if source is not None:
-    try:
-        done = analyze(source, settings)
-    except AnalyzerError as exc:
-        st.error(str(exc))
-    else:
-        result = done.result
-        left, right = st.columns(2)
-        left.image(draw_regions(done.photo.pixels, done.regions), caption="Regions")
-        right.subheader(f"Capture quality: {result.quality['overall']}")
-        icons = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
-        for item in result.quality["items"]:
-            text = f"{icons[item['status']]} **{item['name']}**: {item['value']} {item['unit']}"
-            if item["status"] != "pass":
-                text += f" — {item['advice']}"
-            right.markdown(text)
-        right.json(result.summary)
+if st.query_params.get("share"):
+    nav = st.navigation([st.Page(P / "patient_view.py", title="Your progress", icon="📈",
+                                 url_path="my-progress", default=True)], position="hidden")
+elif common.current_principal() is None:
+    nav = st.navigation([st.Page(P / "sign_in.py", title="Sign in", icon="🔑", default=True)],
+                        position="hidden")
+else:
+    principal = st.session_state.principal
+    nav = st.navigation({"Clinic": [
+        st.Page(P / "patients.py", title="Patients", icon="👥", default=True),
+        st.Page(P / "record.py", title="Patient record", icon="🗂️"),
+        st.Page(P / "compare.py", title="Compare visits", icon="🔍"),
+        st.Page(P / "progress.py", title="Progress", icon="📈"),
+    ]})
+    with st.sidebar:
+        st.caption(f"Signed in as **{principal.username}** ({principal.role})")
+        if st.session_state.patient_id is not None:
+            try:
+                st.caption(f"Patient: **{common.gateway().get_patient(st.session_state.patient_id).code}**")
+            except AnalyzerError:  # erased meanwhile, or not allowed
+                st.session_state.patient_id = None
+        if st.button("Sign out", key="sign_out"):
+            common.sign_out()
+            st.rerun()
+nav.run()

@@ -1,0 +1,37 @@
+"""Altair progress charts (presentation only; the data comes from
+``analyzer.dashboard_data``)."""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+
+def progress_chart(rows: list[dict], treatments: list[dict], bands: list[dict], metric: str,
+                   *, height: int = 220, title: str | None = None) -> alt.LayerChart | None:
+    """One metric over the visits: line and points, treatment dates as dashed
+    rules, the noise band (first visit ± MDC) shaded."""
+    data = pd.DataFrame([r for r in rows if r["metric"] == metric])
+    if data.empty:
+        return None
+    data["date"] = pd.to_datetime(data["date"])
+    unit = data["unit"].iloc[0] or ""
+    y_title = f"{metric} ({unit})" if unit else metric
+    layers = []
+    band = [b for b in bands if b["metric"] == metric]
+    if band:
+        b = band[0]
+        bdf = pd.DataFrame({"start": [data["date"].min()], "end": [data["date"].max()],
+                            "low": [b["low"]], "high": [b["high"]]})
+        layers.append(alt.Chart(bdf).mark_rect(opacity=0.18, color="grey").encode(
+            x="start:T", x2="end:T", y="low:Q", y2="high:Q",
+            tooltip=[alt.Tooltip("low:Q", format=".4g"), alt.Tooltip("high:Q", format=".4g")]))
+    if treatments:
+        tdf = pd.DataFrame(treatments)
+        tdf["date"] = pd.to_datetime(tdf["date"])
+        layers.append(alt.Chart(tdf).mark_rule(strokeDash=[4, 3], color="#c0392b").encode(
+            x="date:T", tooltip=["date:T", "treatment:N"]))
+    layers.append(alt.Chart(data).mark_line(point=True).encode(
+        x=alt.X("date:T", title="visit date"),
+        y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
+        tooltip=["date:T", alt.Tooltip("value:Q", format=".4g")]))
+    return alt.layer(*layers).properties(height=height, title=title or metric)

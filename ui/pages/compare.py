@@ -1,0 +1,89 @@
+"""Before/after comparison of any two visits."""
+import pandas as pd
+import streamlit as st
+
+from analyzer import dashboard_data as dd
+from analyzer import views
+from analyzer.errors import AnalyzerError
+from ui import common
+
+principal = common.require_principal()
+gw = common.gateway()
+patient = common.require_patient(gw)
+key = common.who(principal)
+timeline = gw.patient_timeline(patient.id)
+visits = dd.comparable_visits(timeline)
+
+st.title(f"Compare · {patient.code}")
+if len(visits) < 2:
+    st.info("Two visits with analysed photos are needed for a comparison.")
+    st.stop()
+
+
+def label(v):
+    return f"{v.visit_date.isoformat()} · {dd.treatment_text(v)}"
+
+
+c1, c2 = st.columns(2)
+before = c1.selectbox("Before", visits[:-1], index=0, key="cmp_before", format_func=label)
+later = [v for v in visits if v.visit_date > before.visit_date] or visits[-1:]
+after = c2.selectbox("After", later, index=len(later) - 1, key="cmp_after", format_func=label)
+b_photo, f_photo = dd.frontal_photo(before), dd.frontal_photo(after)
+
+try:
+    with st.spinner("Comparing (first time only; the result is stored)…"):
+        comp = dd.ensure_comparison(gw, patient.id, b_photo.id, f_photo.id,
+                                    days_since=dd.days_since_treatment(timeline, after.visit_date))
+except AnalyzerError as exc:
+    st.error(str(exc))
+    st.stop()
+result = comp["result"]
+al = result.get("alignment") or {}
+if not al.get("ok", True):
+    st.warning(f"Alignment not trusted: {al.get('reason')}")
+for flag in result.get("flags") or []:
+    if not flag.startswith(("baseline: colour", "follow-up: colour")):
+        st.caption(f"ℹ️ {flag}")
+
+st.subheader("What changed")
+st.dataframe(pd.DataFrame(dd.change_table(result)), hide_index=True, key="cmp_change_table")
+for line in dd.plain_summary(result):
+    st.markdown(f"- {line}")
+
+pics = common.pair_pictures(gw, key, comp["id"], b_photo.id, f_photo.id, result)
+tab_slider, tab_side, tab_maps, tab_align, tab_regions = st.tabs(
+    ["Slider", "Side by side", "Change maps", "Alignment", "Regions"])
+with tab_slider:
+    common.before_after(pics, before.visit_date.isoformat(), after.visit_date.isoformat())
+with tab_side:
+    s1, s2 = st.columns(2)
+    s1.image(pics["before"], caption=f"before · {before.visit_date.isoformat()}")
+    s2.image(pics["after"], caption=f"after · {after.visit_date.isoformat()} (aligned to before)")
+with tab_maps:
+    st.caption("Change from before to after on skin seen in both photos: blue = less, "
+               "green = no change, red = more (fixed colour limits: "
+               + ", ".join(f"{k} ±{v:g} {views.CHANGE_UNITS[k]}" for k, v in views.CHANGE_LIMITS.items())
+               + ").")
+    st.image(views.legend(), caption="less ← no change → more")
+    m1, m2, m3 = st.columns(3)
+    m1.image(pics["maps"]["redness"], caption="Redness change")
+    m2.image(pics["maps"]["pigmentation"], caption="Pigmentation change")
+    m3.image(pics["maps"]["texture"], caption="Texture change")
+with tab_align:
+    st.image(pics["overlay"], caption="Left: checkerboard of before and aligned after; right: "
+                                      "before in red, after in cyan (grey where they agree).")
+    st.json({k: al.get(k) for k in ("ok", "method", "residual_px", "ncc", "reason")},
+            expanded=False)
+with tab_regions:
+    region = st.selectbox("Region", dd.REGION_NAMES, key="cmp_region",
+                          format_func=lambda r: common.REGION_LABELS[r])
+    r1, r2 = st.columns([2, 3])
+    r1.image(common.region_picture(gw, key, b_photo.id, region), caption=common.REGION_LABELS[region])
+    rows = dd.region_table(result, region)
+    if rows:
+        r2.dataframe(pd.DataFrame(rows), hide_index=True, key="cmp_region_table")
+    else:
+        r2.info("This region was not measured in both photos.")
+
+st.subheader("Report")
+st.caption("Report download (PDF) arrives with the reports feature; it will appear here.")
