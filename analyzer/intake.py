@@ -6,18 +6,42 @@ flattens alpha; reduces 16-bit and grayscale images to 8-bit RGB.  Size limits
 are checked before any pixel is decoded.  Location (GPS) and other personal
 metadata are never read out: only capture time, camera make/model and the
 orientation survive into :class:`CaptureInfo`.
+
+Hostile input (OWASP file-upload guidance; README "Accounts and access"):
+
+* the format is sniffed from the content by the decoders of the supported
+  formats only (the file name and extension are never used); any other
+  format is refused before a decoder for it could run;
+* empty files, files over ``max_file_bytes`` and headers declaring more than
+  ``max_pixels``, fewer than 16 px a side or an aspect ratio beyond
+  ``MAX_ASPECT`` are refused before any pixel is decoded (decompression bombs);
+  so are JPEGs with more than ``MAX_JPEG_SCANS`` scans (progressive-scan CPU bombs);
+* polyglots are refused: a file that is also a ZIP archive (end-of-central-
+  directory record, e.g. a JAR or DOCX appended), that carries HTML, SVG,
+  script or PHP markup anywhere (e.g. in a comment, in EXIF or appended),
+  or a PDF header in its first KiB.  Other bytes after the image (phone
+  trailers, MPO second images) are accepted and never stored (the sanitizer
+  drops them);
+* animated PNG and WebP are refused (a photo is one still image); of
+  multi-image MPO, TIFF and HEIF files the first (primary) image is used;
+* damaged EXIF is ignored (orientation 1, no capture time or camera) with a
+  log warning that carries no data from the file;
+* any failure inside a decoder becomes an :class:`IntakeError`.
 """
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import re
 import warnings
+import zipfile
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
 from .config import Settings
 from .errors import IntakeError
@@ -35,6 +59,16 @@ TAG_MAKE, TAG_MODEL = 0x010F, 0x0110
 TAG_DATETIME = 0x0132
 TAG_DATETIME_ORIGINAL = 0x9003
 SUPPORTED_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF", "HEIF", "MPO"}
+_DECODERS = ("JPEG", "PNG", "WEBP", "TIFF", "HEIF")  # MPO is opened by the JPEG plugin
+MAX_ASPECT = 10.0
+MAX_JPEG_SCANS = 100
+_MARKUP = re.compile(rb"<\s*(?:script|html|body|svg|iframe|object|embed|!doctype)\b|<\?php"
+                     rb"|javascript:", re.IGNORECASE)
+_ORIENT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+           4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+           6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+           8: Image.Transpose.ROTATE_90}
+log = logging.getLogger(__name__)
 _SRGB = ImageCms.createProfile("sRGB")
 
 
@@ -106,31 +140,95 @@ def load_photo(source: str | Path | bytes, settings: Settings | None = None) -> 
     """
     settings = settings or Settings()
     data = _read_bytes(source, settings.max_file_bytes)
-    img = _open_checked(data, settings.max_pixels)
-    exif = img.getexif()
-    orientation = int(exif.get(TAG_ORIENTATION, 1) or 1)
-    source_mode = img.mode
+    _refuse_polyglot(data)
     try:
-        img.load()
-        img = ImageOps.exif_transpose(img)
-        img, profile = _to_srgb(img)
-        pixels = _to_rgb8(img)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise IntakeError(
-            f"the image data is truncated or damaged ({exc}); export or copy the photo again"
-        ) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about odd EXIF, truncation...
+            return _decode(data, settings)
+    except IntakeError:
+        raise
+    except MemoryError:
+        raise IntakeError("the image needs more memory to decode than is available; "
+                          "export it at a smaller size") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise IntakeError(f"the image data is truncated or damaged ({_reason(exc)}); "
+                          "export or copy the photo again") from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure on hostile input
+        raise IntakeError(f"the image data is damaged ({exc.__class__.__name__}); "
+                          "export or copy the photo again") from None
+
+
+def _decode(data: bytes, settings: Settings) -> Photo:
+    img = _open_checked(data, settings.max_pixels)
+    orientation, captured_at, camera = _read_exif(img)
+    source_mode = img.mode
+    fmt = img.format
+    img.load()
+    if orientation in _ORIENT:
+        img = img.transpose(_ORIENT[orientation])
+    img, profile = _to_srgb(img)
+    pixels = _to_rgb8(img)
     info = CaptureInfo(
         sha256=hashlib.sha256(data).hexdigest(),
-        format=str(img.format or _format_of(data)),
+        format=str(fmt or _format_of(data)),
         width=int(pixels.shape[1]),
         height=int(pixels.shape[0]),
-        captured_at=_captured_at(exif),
-        camera=_camera(exif),
-        orientation=orientation if 1 <= orientation <= 8 else 1,
+        captured_at=captured_at,
+        camera=camera,
+        orientation=orientation,
         colour_profile=profile,
         source_mode=source_mode,
     )
     return Photo(pixels=pixels, info=info)
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, printable reason (no file bytes echoed into messages or logs)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    text = "".join(c if c.isprintable() and ord(c) < 128 else "?" for c in text)
+    return re.sub(r"b'[^']*'|b\"[^\"]*\"", "…", text)[:120]
+
+
+_OTHER_MAGIC = ((b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"BM", "BMP"), (b"8BPS", "PSD"),
+                (b"\x00\x00\x01\x00", "ICO"), (b"%!PS", "EPS"), (b"\x00\x00\x00\x0cjP", "JPEG 2000"),
+                (b"\xffO\xffQ", "JPEG 2000"), (b"\xff\x0a", "JPEG XL"), (b"qoif", "QOI"))
+
+
+def _other_format(data: bytes) -> str | None:
+    """Name of a known image format we do not decode (by its magic bytes)."""
+    for magic, name in _OTHER_MAGIC:
+        if data.startswith(magic):
+            return name
+    return None
+
+
+def _refuse_polyglot(data: bytes) -> None:
+    """Refuse files that are also another kind of document (see the module notes)."""
+    if _MARKUP.search(data):
+        raise IntakeError("the file contains web page or script markup (HTML, SVG, "
+                          "JavaScript, PHP), which a photo never does; it was refused")
+    if b"%PDF-" in data[:1024]:
+        raise IntakeError("the file is also a PDF document; it was refused")
+    try:
+        is_zip = zipfile.is_zipfile(io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - a broken archive record is no archive
+        is_zip = False
+    if is_zip:
+        raise IntakeError("the file is also a ZIP archive (something is appended to the "
+                          "image); it was refused: export the photo again")
+
+
+def _read_exif(img: Image.Image) -> tuple[int, str | None, str | None]:
+    """Orientation, capture time and camera; damaged EXIF counts as none."""
+    try:
+        exif = img.getexif()
+        orientation = exif.get(TAG_ORIENTATION, 1)
+        orientation = int(orientation) if isinstance(orientation, int) else 1
+        return (orientation if 1 <= orientation <= 8 else 1,
+                _captured_at(exif), _camera(exif))
+    except Exception:  # noqa: BLE001 - any parser error in hostile metadata
+        log.warning("unreadable EXIF metadata ignored (orientation 1, no capture time)")
+        return 1, None, None
 
 
 def _read_bytes(source: str | Path | bytes, max_bytes: int) -> bytes:
@@ -173,15 +271,19 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             # Pillow's own bomb guard is a global; we apply our limit below instead.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=_DECODERS)
     except Image.DecompressionBombError as exc:
         raise IntakeError(f"the image has too many pixels to decode safely ({exc})") from None
     except UnidentifiedImageError:
+        other = _other_format(data)
+        if other:
+            raise IntakeError(f"{other} images are not supported; use JPEG, PNG, WebP, "
+                              "TIFF or HEIC") from None
         raise IntakeError(
             "not an image this tool can read; use JPEG, PNG, WebP, TIFF or HEIC"
         ) from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise IntakeError(f"the image header is damaged ({exc})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise IntakeError(f"the image header is damaged ({_reason(exc)})") from None
     if img.format not in SUPPORTED_FORMATS:
         raise IntakeError(
             f"{img.format} images are not supported; use JPEG, PNG, WebP, TIFF or HEIC"
@@ -194,6 +296,14 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
         )
     if width < 16 or height < 16:
         raise IntakeError(f"the image is too small ({width}×{height} pixels)")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise IntakeError(f"the image is {width}×{height} pixels, not a photo of a face; "
+                          "crop it to the face")
+    if img.format in ("PNG", "WEBP") and getattr(img, "is_animated", False):
+        raise IntakeError("animated images are not accepted; export one still photo")
+    if img.format in ("JPEG", "MPO") and data.count(b"\xff\xda") > MAX_JPEG_SCANS:
+        raise IntakeError("the JPEG has an abnormal number of scans (a decoding bomb); "
+                          "export the photo again")
     return img
 
 
@@ -250,8 +360,10 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
 
 def _captured_at(exif: Image.Exif) -> str | None:
     raw = exif.get_ifd(EXIF_IFD).get(TAG_DATETIME_ORIGINAL) or exif.get(TAG_DATETIME)
-    if not raw:
+    if not raw or not isinstance(raw, (str, bytes)):
         return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("ascii", "replace")
     try:
         return datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S").isoformat()
     except ValueError:
@@ -259,8 +371,14 @@ def _captured_at(exif: Image.Exif) -> str | None:
 
 
 def _camera(exif: Image.Exif) -> str | None:
-    parts = [str(exif.get(t, "")).strip("\x00 ") for t in (TAG_MAKE, TAG_MODEL)]
-    text = " ".join(p for p in parts if p)
+    parts = []
+    for tag in (TAG_MAKE, TAG_MODEL):
+        value = exif.get(tag, "")
+        if isinstance(value, bytes):
+            value = value.decode("ascii", "replace")
+        if isinstance(value, str):
+            parts.append("".join(c for c in value if c.isprintable()).strip("\x00 "))
+    text = " ".join(p for p in parts if p)[:100]
     return text or None
 
 
