@@ -14,6 +14,8 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
     echo "warning: PostgreSQL did not start; its tests will be skipped (see ${TMPDIR:-/tmp}/analyzer-postgres-start.log)" >&2
   fi
 fi
+# pdftoppm for the report tests (best effort: the page-render test skips without it).
+scripts/pdf_tools.sh || echo "warning: pdftoppm missing; the PDF page-render test will be skipped" >&2
 .venv/bin/python -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
