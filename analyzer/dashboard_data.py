@@ -395,6 +395,38 @@ def ensure_comparison(gw: Gateway, patient_id: int, baseline_photo_id: int,
             "algorithm_version": result["algorithm_version"], "result": result}
 
 
+def compare_with_baseline(gw: Gateway, patient_id: int, photo_id: int) -> dict | None:
+    """Compare a newly analysed photo with the patient's baseline (first
+    analysed frontal photo) and store it; None for the baseline itself."""
+    timeline = gw.patient_timeline(patient_id)
+    visits = comparable_visits(timeline)
+    if not visits:
+        return None
+    base = frontal_photo(visits[0])
+    visit = next((v for v in timeline if any(p.id == photo_id for p in v.photos)), None)
+    if base is None or visit is None or base.id == photo_id or visit.visit_date <= visits[0].visit_date:
+        return None
+    return ensure_comparison(gw, patient_id, base.id, photo_id,
+                             days_since=days_since_treatment(timeline, visit.visit_date))
+
+
+def baseline_comparisons(gw: Gateway, patient_id: int, timeline) -> list[tuple[Any, dict]]:
+    """``(visit, stored comparison)`` of every later visit whose frontal photo
+    has a stored comparison with the baseline, in date order (nothing computed)."""
+    visits = comparable_visits(timeline)
+    if len(visits) < 2:
+        return []
+    base = frontal_photo(visits[0]).id
+    stored = {c["followup_photo_id"]: c for c in gw.comparisons(patient_id)
+              if c["baseline_photo_id"] == base}
+    out = []
+    for v in visits[1:]:
+        c = stored.get(frontal_photo(v).id)
+        if c is not None:
+            out.append((v, c))
+    return out
+
+
 def comparable_visits(timeline) -> list:
     """Visits with an analysed photo, in date order."""
     return [v for v in timeline if frontal_photo(v) is not None]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from .config import Settings
+from .errors import AnalyzerError
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_images"
 DEMO_CLINIC = "Demo clinic"
@@ -128,9 +129,16 @@ def seed_demo(store, *, samples: Path = SAMPLES, patients=DEMO_PATIENTS, limit: 
                                     **treatment)
             data = jpg.read_bytes()
             t1 = time.perf_counter()
-            photo = store.add_photo(visit.id, data, actor=DEMO_ACTOR, view="frontal",
-                                    skin_condition="clean", lighting="clinic ring light")
-            done_photo = analyze(store.photo_bytes(photo.id), settings)
+            try:
+                photo = store.add_photo(visit.id, data, actor=DEMO_ACTOR, view="frontal",
+                                        skin_condition="clean", lighting="clinic ring light")
+                done_photo = analyze(store.photo_bytes(photo.id, **_read_kw(store)), settings)
+            except AnalyzerError as exc:
+                report.problems.append(f"{jpg.name}: {exc}")
+                done += 1
+                say(f"[{done}/{total}] {code} {meta['date']} {meta.get('visit', '')}: "
+                    f"SKIPPED: {exc}")
+                continue
             store.save_analysis(photo.id, done_photo.result.to_dict(), actor=DEMO_ACTOR)
             analysed[photo.id] = done_photo
             report.photos += 1
@@ -179,6 +187,8 @@ def cmd_demo(args, settings: Settings) -> int:
           f"{report.comparisons} comparisons stored in {report.seconds:.0f} s")
     if report.password:
         print(f"demo: sign in as '{report.username}' with password: {report.password}")
+    for problem in report.problems:
+        print(f"demo: skipped {problem}", file=sys.stderr)
     if report.credentials_file:
         print(f"demo: credentials are in {report.credentials_file} (readable by you only)")
     return 0

@@ -210,3 +210,22 @@ function drag(e){{if(e.buttons!==1&&e.type!=='click')return;const r=box.getBound
  const v=Math.max(0,Math.min(100,100*(e.clientX-r.left)/r.width));pos.value=v;set(v);}}
 box.addEventListener('mousemove',drag);box.addEventListener('click',drag);
 </script></body></html>"""
+
+
+def alignment_overlay(baseline: FaceView, followup_rgb: np.ndarray, comparison: dict) -> np.ndarray:
+    """:func:`analyzer.align.write_overlay` of a stored comparison (checkerboard
+    and red/cyan difference), rebuilt from the stored matrix without re-aligning."""
+    from .align import Alignment, write_overlay
+
+    al = comparison.get("alignment") or {}
+    matrix = np.asarray(al["matrix"], np.float64)
+    warped = warp_image(followup_rgb, matrix, baseline.rgb.shape)
+    covered = warp_image(np.full(followup_rgb.shape, 255, np.uint8), matrix,
+                         baseline.rgb.shape)[..., 0] > 128
+    alignment = Alignment(matrix=matrix, warped=warped,
+                          valid=baseline.regions["whole_face"] & covered,
+                          residual_px=float(al.get("residual_px") or 0.0),
+                          ncc=float(al.get("ncc") or 0.0), ok=bool(al.get("ok")),
+                          reason=str(al.get("reason") or ""), method=str(al.get("method") or ""),
+                          seconds=0.0)
+    return write_overlay(baseline.rgb, alignment)

@@ -112,12 +112,32 @@ def who(principal) -> str:
     return f"{principal.role}:{principal.user_id}:{principal.patient_id}:{principal.username}"
 
 
+def go(page: str) -> None:
+    """Switch to ``ui/pages/<page>`` (a page run on its own, e.g. in a test,
+    has no navigation: then it just says where to go)."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.switch_page(str(PAGES / page))
+    except StreamlitAPIException:
+        st.info(f"Open the {page.removesuffix('.py')} page.")
+
+
+def link(page: str, label: str, icon: str | None = None) -> None:
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.page_link(str(PAGES / page), label=label, icon=icon)
+    except StreamlitAPIException:
+        st.caption(f"→ {label}")
+
+
 def require_patient(gw: dd.Gateway):
     """The selected patient record, or stop with a hint."""
     pid = st.session_state.patient_id
     if pid is None:
         st.info("Choose a patient on the **Patients** page first.")
-        st.page_link(str(PAGES / "patients.py"), label="Patients", icon="👥")
+        link("patients.py", "Patients", "👥")
         st.stop()
     return gw.get_patient(pid)
 

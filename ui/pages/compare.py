@@ -20,14 +20,23 @@ if len(visits) < 2:
     st.stop()
 
 
-def label(v):
+by_id = {v.id: v for v in visits}
+
+
+def label(visit_id):
+    v = by_id[visit_id]
     return f"{v.visit_date.isoformat()} · {dd.treatment_text(v)}"
 
 
 c1, c2 = st.columns(2)
-before = c1.selectbox("Before", visits[:-1], index=0, key="cmp_before", format_func=label)
-later = [v for v in visits if v.visit_date > before.visit_date] or visits[-1:]
-after = c2.selectbox("After", later, index=len(later) - 1, key="cmp_after", format_func=label)
+before_ids = [v.id for v in visits[:-1]]
+if st.session_state.get("cmp_before") not in before_ids:
+    st.session_state["cmp_before"] = before_ids[0]
+before = by_id[c1.selectbox("Before", before_ids, key="cmp_before", format_func=label)]
+later = [v.id for v in visits if v.visit_date > before.visit_date] or [visits[-1].id]
+if st.session_state.get("cmp_after") not in later:
+    st.session_state["cmp_after"] = later[-1]
+after = by_id[c2.selectbox("After", later, key="cmp_after", format_func=label)]
 b_photo, f_photo = dd.frontal_photo(before), dd.frontal_photo(after)
 
 try:

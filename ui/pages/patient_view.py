@@ -34,19 +34,23 @@ first, last = visits[0], visits[-1]
 st.caption(f"First visit {first.visit_date.isoformat()} · latest {last.visit_date.isoformat()} · "
            f"{sum(1 for v in timeline if dd.is_treatment(v))} treatment sessions")
 
-if len(visits) >= 2:
-    comp = dd.stored_comparison(gw, principal.patient_id, dd.frontal_photo(first).id,
-                                dd.frontal_photo(last).id)
-    st.subheader(f"Since your first visit ({last.visit_date.isoformat()})")
-    if comp is None:
-        st.info("Your clinic has not prepared this comparison yet.")
-    else:
-        for line in dd.plain_summary(comp["result"]):
-            st.markdown(f"- {line}")
-        pics = common.pair_pictures(gw, key, comp["id"], comp["baseline_photo_id"],
-                                    comp["followup_photo_id"], comp["result"])
-        common.before_after(pics, f"first visit {first.visit_date.isoformat()}",
-                            f"latest {last.visit_date.isoformat()}", height=480)
+pairs = dd.baseline_comparisons(gw, principal.patient_id, timeline)
+if pairs:
+    by_id = {v.id: (v, c) for v, c in pairs}
+    if st.session_state.get("pv_visit") not in by_id:
+        st.session_state["pv_visit"] = pairs[-1][0].id
+    chosen = st.selectbox("Compare your first visit with", list(by_id), key="pv_visit",
+                          format_func=lambda i: by_id[i][0].visit_date.isoformat())
+    visit, comp = by_id[chosen]
+    st.subheader(f"Since your first visit ({visit.visit_date.isoformat()})")
+    for line in dd.plain_summary(comp["result"]):
+        st.markdown(f"- {line}")
+    pics = common.pair_pictures(gw, key, comp["id"], comp["baseline_photo_id"],
+                                comp["followup_photo_id"], comp["result"])
+    common.before_after(pics, f"first visit {first.visit_date.isoformat()}",
+                        visit.visit_date.isoformat(), height=480)
+elif len(visits) >= 2:
+    st.info("Your clinic has not prepared a comparison yet.")
 
 st.subheader("Over time")
 rows = dd.progress_rows(timeline)

@@ -25,7 +25,7 @@ for p in patients:
     c3.write(f"{len(visits)} visits, last {last}")
     if c4.button("Open", key=f"open_patient_{p.id}"):
         st.session_state.patient_id = p.id
-        st.switch_page(str(common.PAGES / "record.py"))
+        common.go("record.py")
 
 if principal.can_write:
     with st.expander("New patient", expanded=not patients and not search):
@@ -48,4 +48,4 @@ if principal.can_write:
                 else:
                     st.session_state.patient_id = rec.id
                     st.success(f"Patient {rec.code} added.")
-                    st.switch_page(str(common.PAGES / "record.py"))
+                    common.go("record.py")

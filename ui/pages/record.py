@@ -58,11 +58,12 @@ if principal.can_write:
                     procedure=procedure or None, device=device or None, needle_depth_mm=depth,
                     passes=int(passes), serum=serum or None)
                 try:
-                    gw.add_visit(patient.id, day, notes=notes or None,
-                                 post_care=post_care or None, **treatment)
+                    new = gw.add_visit(patient.id, day, notes=notes or None,
+                                       post_care=post_care or None, **treatment)
                 except AnalyzerError as exc:
                     st.error(str(exc))
                 else:
+                    st.session_state["upload_visit"] = new.id  # upload to the new visit
                     st.success(f"Visit on {day.isoformat()} added.")
                     st.rerun()
 
@@ -71,8 +72,12 @@ if principal.can_write and timeline:
     st.subheader("Add photos")
     left, right = st.columns([3, 2])
     with left:
-        visit = st.selectbox("Visit", list(reversed(timeline)), key="upload_visit",
-                             format_func=lambda v: f"{v.visit_date.isoformat()} · {dd.treatment_text(v)}")
+        by_id = {v.id: v for v in reversed(timeline)}
+        if st.session_state.get("upload_visit") not in by_id:
+            st.session_state["upload_visit"] = next(iter(by_id))
+        visit = by_id[st.selectbox(
+            "Visit", list(by_id), key="upload_visit",
+            format_func=lambda i: f"{by_id[i].visit_date.isoformat()} · {dd.treatment_text(by_id[i])}")]
         view = st.selectbox("View", ["frontal", "left_45", "right_45"], key="upload_view")
         files = st.file_uploader(
             "Photos (drag and drop, several at once; JPEG, PNG, WebP, TIFF, phone HEIC)",
@@ -83,7 +88,15 @@ if principal.can_write and timeline:
             results = []
             for i, f in enumerate(files):
                 bar.progress(i / len(files), text=f"Analysing {f.name} ({i + 1}/{len(files)})…")
-                results.append(dd.upload_photo(gw, visit.id, f.name, f.getvalue(), view=view))
+                r = dd.upload_photo(gw, visit.id, f.name, f.getvalue(), view=view)
+                if r.ok and r.quality != "fail" and view == "frontal":
+                    bar.progress((i + 0.5) / len(files),
+                                 text=f"Comparing {f.name} with the baseline ({i + 1}/{len(files)})…")
+                    try:
+                        dd.compare_with_baseline(gw, patient.id, r.photo_id)
+                    except AnalyzerError as exc:
+                        r.message = f"not compared with the baseline: {exc}"
+                results.append(r)
             bar.progress(1.0, text="Done")
             st.session_state.upload_results = results
             st.session_state.upload_round += 1
@@ -102,6 +115,8 @@ if principal.can_write and timeline:
             st.error(f"{r.name}: {r.message}")
             continue
         head = f"{r.name}: capture quality **{r.quality}**" + (" (already stored)" if r.duplicate else "")
+        if r.message.startswith("not compared"):
+            head += f" — {r.message}"
         (st.success if r.quality == "pass" else st.warning)(head)
         for item in r.items or []:
             if item["status"] != "pass":

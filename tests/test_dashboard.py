@@ -1,0 +1,315 @@
+"""Dashboard: every page with Streamlit's AppTest on a small seeded demo database,
+plus the library functions the pages use (plain language, views, demo seeding)."""
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analyzer import dashboard_data as dd
+from analyzer.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+PAGES = ROOT / "ui" / "pages"
+SAMPLES = ROOT / "sample_images"
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A demo clinic with the first two photos (baseline, day02) of each course,
+    analysed and compared; the environment points the app at it."""
+    from analyzer.demo import seed_demo
+    from analyzer.store import Store
+
+    data = tmp_path_factory.mktemp("dashboard-data")
+    old = os.environ.get("ANALYZER_DATA_DIR")
+    os.environ["ANALYZER_DATA_DIR"] = str(data)
+    settings = Settings.from_env()
+    store = Store.open(settings)
+    lines: list[str] = []
+    report = seed_demo(store, limit=2, say=lines.append)
+    principal = dd.sign_in(store, report.username, report.password)
+    yield {"store": store, "report": report, "principal": principal, "lines": lines,
+           "data": data, "settings": settings}
+    store.close()
+    if old is None:
+        os.environ.pop("ANALYZER_DATA_DIR", None)
+    else:
+        os.environ["ANALYZER_DATA_DIR"] = old
+
+
+def signed_in(demo, script: Path, patient_code: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(script), default_timeout=TIMEOUT)
+    now = time.time()
+    at.session_state["principal"] = demo["principal"]
+    at.session_state["signed_in_at"] = now
+    at.session_state["last_seen"] = now
+    if patient_code:
+        at.session_state["patient_id"] = demo["store"].find_patient(patient_code).id
+    return at
+
+
+def texts(at) -> str:
+    parts = []
+    for kind in ("title", "subheader", "markdown", "caption", "info", "warning", "error",
+                 "success"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------ seeding
+
+
+def test_demo_seed_fills_once_and_writes_private_credentials(demo):
+    report = demo["report"]
+    assert report.seeded and report.patients == 2 and report.photos == 4
+    assert report.comparisons == 2
+    assert any("[1/4]" in line for line in demo["lines"])
+    path = demo["data"] / "DEMO_CREDENTIALS.txt"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert report.password and report.password in path.read_text()
+    from analyzer.demo import seed_demo
+
+    again = seed_demo(demo["store"], limit=2)
+    assert not again.seeded
+    timeline = demo["store"].patient_timeline(demo["store"].find_patient("DEMO-A").id,
+                                              actor="test")
+    assert timeline[0].procedure == "micro-needling" and timeline[0].needle_depth_mm == 1.5
+    assert timeline[0].passes == 4 and timeline[0].serum == "PRP" and timeline[0].post_care
+    assert timeline[1].procedure is None  # day02 is a photo visit
+
+
+# ------------------------------------------------------------------ app + sign-in
+
+
+def test_app_sign_in_flow(demo):
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert any(s.value == "Sign in" for s in at.subheader)
+    at.text_input(key="signin_user").input("demo")
+    at.text_input(key="signin_password").input("not the password")
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("wrong user name or password" in e.value for e in at.error)
+    at.text_input(key="signin_user").input(demo["report"].username)
+    at.text_input(key="signin_password").input(demo["report"].password)
+    at.button[0].click().run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Patients"]
+    shown = texts(at)
+    assert "DEMO-A" in shown and "DEMO-B" in shown
+    # Open patient A: the record page follows.
+    at.button(key=f"open_patient_{demo['store'].find_patient('DEMO-A').id}").click().run()
+    assert not at.exception
+    assert at.title[0].value.startswith("DEMO-A")
+    at.button(key="sign_out").click().run()
+    assert any(s.value == "Sign in" for s in at.subheader)
+
+
+def test_session_timeout_asks_to_sign_in_again(demo):
+    at = signed_in(demo, APP)
+    at.session_state["last_seen"] = time.time() - 24 * 3600
+    at.run()
+    assert not at.exception
+    assert any(s.value == "Sign in" for s in at.subheader)
+
+
+# ------------------------------------------------------------------ pages
+
+
+def test_patients_page_lists_and_searches(demo):
+    at = signed_in(demo, PAGES / "patients.py").run()
+    assert not at.exception
+    assert "DEMO-A" in texts(at) and "DEMO-B" in texts(at)
+    at.text_input(key="patient_search").input("DEMO-B").run()
+    assert not at.exception
+    shown = texts(at)
+    assert "DEMO-B" in shown and "DEMO-A" not in shown
+
+
+def test_patients_page_adds_patient(demo):
+    at = signed_in(demo, PAGES / "patients.py").run()
+    at.text_input(key="np_code").input("NEW-001")
+    at.text_input(key="np_name").input("New Person")
+    at.checkbox(key="np_consent").check()
+    at.button(key="FormSubmitter:new_patient_form-Add patient").click().run()
+    assert not at.exception
+    rec = demo["store"].find_patient("NEW-001")
+    assert rec is not None and rec.consent and rec.clinic_id == demo["principal"].clinic_id
+
+
+def test_patient_page_needs_sign_in(demo):
+    at = AppTest.from_file(str(PAGES / "patients.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert any("sign in" in w.value.lower() for w in at.warning)
+    assert not at.title
+
+
+def test_record_page_timeline_visit_and_upload(demo):
+    at = signed_in(demo, PAGES / "record.py", "DEMO-A").run()
+    assert not at.exception
+    assert at.title[0].value.startswith("DEMO-A")
+    table = at.dataframe[0].value
+    assert list(table["date"]) == ["2026-03-02", "2026-03-04"]
+    assert "micro-needling" in table["treatment"].iloc[0]
+    # New visit through the form.
+    at.date_input(key="visit_date").set_value(date_(2026, 5, 25))
+    at.text_area(key="visit_notes").input("12 weeks")
+    at.button(key="FormSubmitter:visit_form-Add visit").click().run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert "2026-05-25" in list(table["date"])
+    # Upload the week-12 photo to the new (latest) visit: progress, quality feedback.
+    data = (SAMPLES / "demo_patient_a" / "2026-05-25_week12.jpg").read_bytes()
+    uploader = at.file_uploader[0]
+    uploader.set_value([("week12.jpg", data, "image/jpeg")])
+    at.run()
+    at.button(key="upload_go").click().run()
+    assert not at.exception
+    feedback = texts(at)
+    assert "week12.jpg: capture quality" in feedback
+    timeline = demo["store"].patient_timeline(demo["store"].find_patient("DEMO-A").id,
+                                              actor="test")
+    week12 = [v for v in timeline if v.visit_date.isoformat() == "2026-05-25"][0]
+    assert week12.photos and week12.photos[0].latest_analysis.status == "ok"
+
+
+def test_record_page_share_link_shown_once(demo):
+    if not dd.auth_available(demo["store"]):
+        pytest.skip("the store has no access control (share links) here")
+    at = signed_in(demo, PAGES / "record.py", "DEMO-A").run()
+    at.button(key="share_create").click().run()
+    assert not at.exception
+    link = at.code[0].value
+    assert "?share=" in link
+    at.button(key="share_done").click().run()
+    assert not at.code
+    assert any("active" in c.value for c in at.caption)
+
+
+def test_compare_page_shows_day02_redness(demo):
+    store = demo["store"]
+    pid = store.find_patient("DEMO-A").id
+    day02 = [v for v in store.patient_timeline(pid, actor="test")
+             if v.visit_date.isoformat() == "2026-03-04"][0]
+    at = signed_in(demo, PAGES / "compare.py", "DEMO-A")
+    at.session_state["cmp_after"] = day02.id
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Compare · DEMO-A"
+    table = at.dataframe[0].value.set_index("metric")
+    # day02: procedure redness (phantom dose 0.3 OD diffuse + patches).
+    assert table.loc["Redness", "relative %"] > 30
+    assert table.loc["Redness", "change"] > 0.05
+    shown = texts(at)
+    assert "redness is expected after the procedure" in shown
+    assert "Redness" in shown
+    assert len(at.get("iframe")) == 1  # the before/after slider
+    assert len(at.get("image")) >= 7  # side by side, three change maps, overlay, region
+    at.selectbox(key="cmp_region").set_value("left_cheek").run()
+    assert not at.exception
+    region = at.dataframe[-1].value
+    assert "hemoglobin_density" in set(region["metric"])
+    # Stored, not recomputed: still one comparison per follow-up.
+    pairs = [(c["baseline_photo_id"], c["followup_photo_id"])
+             for c in store.comparisons(pid, actor="test")]
+    assert len(pairs) == len(set(pairs))
+
+
+def test_progress_page_charts(demo):
+    at = signed_in(demo, PAGES / "progress.py", "DEMO-A").run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == 3
+    assert "treatment sessions" in texts(at)
+    at.selectbox(key="progress_region").set_value("forehead").run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == 3
+
+
+def test_patient_share_view(demo):
+    store = demo["store"]
+    if not dd.auth_available(store):
+        pytest.skip("the store has no access control (share links) here")
+    pid = store.find_patient("DEMO-A").id
+    token = store.create_share_link(pid, actor=demo["principal"])
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params["share"] = token
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Your skin progress"
+    shown = texts(at)
+    assert "since your first visit" in shown.lower()
+    assert "DEMO-B" not in shown and "Sign out" not in shown
+    assert len(at.get("vega_lite_chart")) == 3
+    assert len(at.get("iframe")) == 1
+    # The patient principal reaches only this patient.
+    patient = dd.open_share(store, token)
+    other = store.find_patient("DEMO-B").id
+    with pytest.raises(Exception):
+        store.patient_timeline(other, actor=patient)
+    bad = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    bad.query_params["share"] = "x" * 43
+    bad.run()
+    assert not bad.exception
+    assert any("cannot be opened" in e.value for e in bad.error)
+
+
+# ------------------------------------------------------------------ library
+
+
+def date_(y, m, d):
+    import datetime
+
+    return datetime.date(y, m, d)
+
+
+def test_plain_language_never_claims_an_insignificant_change():
+    lower = {"value": -0.03, "relative": -0.18, "significant": True, "status": "improved"}
+    assert dd.plain_change("redness", lower) == "Redness 18 % lower than at your first visit"
+    same = {"value": -0.03, "relative": -0.18, "significant": False,
+            "status": "no detectable change"}
+    assert dd.plain_change("redness", same) == "Redness: no detectable change since your first visit"
+    uncal = {"value": -0.03, "relative": -0.18, "significant": None, "status": "not calibrated"}
+    assert "18" not in dd.plain_change("texture", uncal)
+    post = {"value": 0.2, "relative": 1.2, "significant": True,
+            "status": "worse (expected after procedure)"}
+    assert "expected" in dd.plain_change("redness", post)
+    assert "could not be measured" in dd.plain_change("pigmentation", None)
+
+
+def test_days_since_treatment_counts_from_earlier_sessions():
+    from types import SimpleNamespace as NS
+
+    tl = [NS(visit_date=date_(2026, 3, 2), procedure="micro-needling"),
+          NS(visit_date=date_(2026, 3, 4), procedure=None),
+          NS(visit_date=date_(2026, 4, 13), procedure="micro-needling")]
+    assert dd.days_since_treatment(tl, date_(2026, 3, 4)) == 2
+    assert dd.days_since_treatment(tl, date_(2026, 4, 13)) == 42  # photo before the session
+    assert dd.days_since_treatment(tl, date_(2026, 3, 2)) is None
+
+
+def test_views_change_maps_and_slider_html():
+    from analyzer import views
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(60, 200, (80, 90, 3), dtype=np.uint8)
+    redder = base.copy()
+    redder[..., 1] = (redder[..., 1] * 0.8).astype(np.uint8)
+    skin = np.zeros((80, 90), bool)
+    skin[10:70, 10:80] = True
+    maps = views.change_maps(base, redder, skin, {"baseline": {"summary": {"px_per_mm": 4}},
+                                                   "followup": {"summary": {}}})
+    assert set(maps) == {"redness", "pigmentation", "texture"}
+    assert all(m.shape == base.shape and m.dtype == np.uint8 for m in maps.values())
+    assert (maps["redness"][~skin] == base[~skin]).all()  # nothing drawn off skin
+    html = views.before_after_html(views.data_uri(base), views.data_uri(redder),
+                                   before_label="<b>", after_label="after")
+    assert html.count("data:image/jpeg;base64,") == 2 and "&lt;b&gt;" in html
+    assert "http" not in html.replace("http-equiv", "")
