@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from analyzer import auth
 from analyzer.auth import Principal
-from analyzer.errors import AuthError, NotFoundError, PermissionDenied
+from analyzer.errors import AuthError, DuplicateError, NotFoundError, PermissionDenied
 from analyzer.store import Store
 from analyzer.store.models import AuditEntry, AuditLogIsAppendOnly
 from test_store_support import fake_analyse, jpeg_bytes, settings, store, store_url  # noqa: F401
@@ -405,3 +405,20 @@ def test_account_input_checks(store):
         store.change_password(me, "wrong", PASSWORD + "x")
     store.change_password(me, PASSWORD, PASSWORD + "x")
     assert store.authenticate("good.name", PASSWORD + "x").user_id == uid
+
+
+def test_import_folder_as_a_principal_stays_in_its_clinic(world, tmp_path):
+    from analyzer.store.importer import import_folder, reanalyze
+    from test_store_support import make_folder
+
+    w, s = world, world.store
+    make_folder(tmp_path / "in", {"2026-03-14": 2}, start_seed=50)
+    r = import_folder(s, tmp_path / "in", "A-NEW", actor=w.doc_a, analyse=fake_analyse(),
+                      progress=False)
+    assert (r.added, r.analysed) == (2, 2)
+    assert s.find_patient("A-NEW", actor=w.doc_a).clinic_id == w.a
+    before = s.counts()["photo"]
+    with pytest.raises((PermissionDenied, DuplicateError)):  # codes are unique across clinics
+        import_folder(s, tmp_path / "in", "A-1", actor=w.doc_b, analyse=None, progress=False)
+    assert s.counts()["photo"] == before
+    assert reanalyze(s, actor=w.doc_b, analyse=fake_analyse("v9"), progress=False).photos == 2

@@ -97,7 +97,7 @@ def view_from_name(path: Path) -> str:
     return "frontal"
 
 
-def import_folder(store: Store, folder: str | Path, patient_code: str, *, actor: str,
+def import_folder(store: Store, folder: str | Path, patient_code: str, *, actor,
                   visit_date: date | str | None = None, view: str | None = None,
                   skin_condition: str | None = None, lighting: str | None = None,
                   camera_setup: str | None = None, create_patient: bool = True,
@@ -113,6 +113,8 @@ def import_folder(store: Store, folder: str | Path, patient_code: str, *, actor:
 
     Parameters
     ----------
+    actor : Principal or str
+        Who imports (a Principal is limited to its clinic; see :class:`Store`).
     analyse : callable or None
         ``analyse(stored_bytes, settings) -> dict``; ``None`` stores without
         analysing.  A failed analysis is recorded; the photo stays stored.
@@ -123,14 +125,14 @@ def import_folder(store: Store, folder: str | Path, patient_code: str, *, actor:
 
     root = Path(folder)
     files = photo_files(root)
-    patient = store.find_patient(patient_code)
+    patient = store.find_patient(patient_code, actor=actor)
     if patient is None:
         if not create_patient:
             raise StoreError(f"there is no patient with code {patient_code}")
         try:
             patient = store.create_patient(patient_code, actor=actor)
         except StoreError:  # created meanwhile by a concurrent import
-            patient = store.find_patient(patient_code)
+            patient = store.find_patient(patient_code, actor=actor)
             if patient is None:
                 raise
     report = ImportReport(patient_id=patient.id, files=len(files))
@@ -146,7 +148,8 @@ def import_folder(store: Store, folder: str | Path, patient_code: str, *, actor:
             report.skipped += 1
             report.problems.append((rel, f"cannot read: {exc.strerror}"))
             continue
-        photo = store.find_photo_by_source(patient.id, hashlib.sha256(data).hexdigest())
+        photo = store.find_photo_by_source(patient.id, hashlib.sha256(data).hexdigest(),
+                                           actor=actor)
         if photo is not None:
             report.already_stored += 1
         else:
@@ -173,7 +176,8 @@ def import_folder(store: Store, folder: str | Path, patient_code: str, *, actor:
             else:
                 report.already_stored += 1
         if analyse is not None:
-            if photo.id in set(store.photos_needing_analysis(version, patient_id=patient.id)):
+            if photo.id in set(store.photos_needing_analysis(version, patient_id=patient.id,
+                                                             actor=actor)):
                 ok, message = _analyse_one(store, photo.id, analyse, version, actor)
                 if ok:
                     report.analysed += 1
@@ -184,7 +188,7 @@ def import_folder(store: Store, folder: str | Path, patient_code: str, *, actor:
     return report
 
 
-def reanalyze(store: Store, *, actor: str, patient_id: int | None = None,
+def reanalyze(store: Store, *, actor, patient_id: int | None = None,
               analyse: Analyse = default_analyse, algorithm_version: str | None = None,
               retry_failed: bool = False, progress: bool = True) -> ReanalyzeReport:
     """Analyse every stored photo that has no analysis at the current algorithm
@@ -201,7 +205,7 @@ def reanalyze(store: Store, *, actor: str, patient_id: int | None = None,
 
     version = algorithm_version or current_algorithm_version()
     ids = store.photos_needing_analysis(version, patient_id=patient_id,
-                                        retry_failed=retry_failed)
+                                        retry_failed=retry_failed, actor=actor)
     report = ReanalyzeReport(algorithm_version=version, photos=len(ids))
     for photo_id in tqdm(ids, desc="reanalyze", unit="photo", disable=not progress,
                          file=sys.stderr, dynamic_ncols=True):
@@ -224,10 +228,10 @@ def _visit_day(given, path: Path, root: Path, captured_at: str | None) -> date |
 
 
 def _analyse_one(store: Store, photo_id: int, analyse: Analyse, version: str,
-                 actor: str) -> tuple[bool, str]:
+                 actor) -> tuple[bool, str]:
     """Analyse one stored photo; a failure is recorded, never deletes the photo."""
     try:
-        data = store.photo_bytes(photo_id)
+        data = store.photo_bytes(photo_id, actor=actor)
         result = analyse(data, store.settings)
     except AnalyzerError as exc:
         message = str(exc)
