@@ -44,3 +44,7 @@ class AuthError(AnalyzerError):
 
 class PermissionDenied(AnalyzerError):
     """The signed-in account may not see or change this (other clinic, read-only...)."""
+
+
+class ReportError(AnalyzerError):
+    """A report, time-lapse or export cannot be made (nothing analysed yet, bad format...)."""

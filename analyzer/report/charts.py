@@ -1,0 +1,88 @@
+"""Progress charts as PNG bytes (matplotlib's Agg canvas; no pyplot, no global state)."""
+from __future__ import annotations
+
+import io
+from datetime import date
+
+from .course import SUMMARY_KEYS
+
+LABELS = {"texture": "Texture", "redness": "Redness", "pigmentation": "Pigmentation"}
+COLOURS = {"texture": "#4c72b0", "redness": "#c44e52", "pigmentation": "#8c6d31"}
+
+
+def summary_series(course, view: str = "frontal") -> dict[str, list[tuple[date, float]]]:
+    """``{key: [(visit date, value)]}`` of the summary indices of the stored analyses."""
+    out: dict[str, list] = {k: [] for k in SUMMARY_KEYS}
+    for visit, photo in course.series(view):
+        a = photo.latest_analysis
+        for key in SUMMARY_KEYS:
+            value = getattr(a, key, None)
+            if value is None:
+                value = ((a.result or {}).get("summary") or {}).get(key)
+            if isinstance(value, (int, float)):
+                out[key].append((visit.visit_date, float(value)))
+    return out
+
+
+def summary_units(course, view: str = "frontal") -> dict[str, str]:
+    """Units of the summary indices as the stored analyses give them."""
+    for _, photo in course.series(view):
+        units = ((photo.latest_analysis.result or {}).get("summary") or {}).get("units")
+        if units:
+            return {k: str(units.get(k, "")) for k in SUMMARY_KEYS}
+    return {k: "" for k in SUMMARY_KEYS}
+
+
+def progress_png(series: dict[str, list[tuple[date, float]]], units: dict[str, str],
+                 treatments: list[date], mdc: dict[str, float | None] | None = None,
+                 *, width_in: float = 7.0, dpi: int = 150) -> bytes:
+    """One panel per summary index: values by visit date, treatment days as dashed
+    lines, the baseline ± its minimal detectable change as a grey band.
+
+    Parameters
+    ----------
+    series : dict
+        ``{key: [(date, value)]}`` (keys without values are drawn empty).
+    units : dict
+        ``{key: unit}``.
+    treatments : list of date
+    mdc : dict, optional
+        ``{key: MDC}``; missing or None draws no band.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+
+    mdc = mdc or {}
+    keys = list(series)
+    fig = Figure(figsize=(width_in, 1.55 * len(keys) + 0.4), dpi=dpi)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(keys), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, key in zip(axes, keys):
+        pts = series[key]
+        for i, day in enumerate(treatments):
+            ax.axvline(day, color="#999999", linestyle="--", linewidth=0.8,
+                       label="treatment" if i == 0 else None)
+        if pts:
+            xs, ys = zip(*pts)
+            limit = mdc.get(key)
+            if limit:
+                ax.axhspan(ys[0] - limit, ys[0] + limit, color="#dddddd",
+                           label="baseline ± detectable change")
+            ax.plot(xs, ys, marker="o", color=COLOURS.get(key, "black"), linewidth=1.5,
+                    label=LABELS.get(key, key))
+        else:
+            ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center",
+                    va="center", color="#777777")
+        unit = units.get(key, "")
+        ax.set_ylabel(f"{LABELS.get(key, key)}" + (f" ({unit})" if unit else ""), fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, axis="y", color="#eeeeee")
+        ax.legend(fontsize=7, loc="best", frameon=False)
+    locator = AutoDateLocator()
+    axes[-1].xaxis.set_major_locator(locator)
+    axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
