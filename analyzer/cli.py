@@ -143,8 +143,10 @@ def registrars():
     """
     from .demo import register as register_demo
     from .store.cli import register as register_store  # light: imports SQLAlchemy lazily
+    from .report.cli import register as register_report  # report, timelapse, export-metrics
 
-    return [register_analyze, register_compare, register_phantom, register_store, register_demo]
+    return [register_analyze, register_compare, register_phantom, register_store, register_demo,
+            register_report]
 
 
 def build_parser() -> argparse.ArgumentParser:
