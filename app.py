@@ -16,23 +16,23 @@ import streamlit as st  # noqa: E402
 from analyzer.errors import AnalyzerError  # noqa: E402
 from ui import common  # noqa: E402
 
-st.set_page_config(page_title="Skin progress analyzer", page_icon="🩺", layout="wide")
+st.set_page_config(page_title="Skin progress analyzer", page_icon=":material/face:", layout="wide")
 common.init_state()
 P = common.PAGES
 
 if st.query_params.get("share"):
-    nav = st.navigation([st.Page(P / "patient_view.py", title="Your progress", icon="📈",
+    nav = st.navigation([st.Page(P / "patient_view.py", title="Your progress", icon=":material/trending_up:",
                                  url_path="my-progress", default=True)], position="hidden")
 elif common.current_principal() is None:
-    nav = st.navigation([st.Page(P / "sign_in.py", title="Sign in", icon="🔑", default=True)],
+    nav = st.navigation([st.Page(P / "sign_in.py", title="Sign in", icon=":material/login:", default=True)],
                         position="hidden")
 else:
     principal = st.session_state.principal
     nav = st.navigation({"Clinic": [
-        st.Page(P / "patients.py", title="Patients", icon="👥", default=True),
-        st.Page(P / "record.py", title="Patient record", icon="🗂️"),
-        st.Page(P / "compare.py", title="Compare visits", icon="🔍"),
-        st.Page(P / "progress.py", title="Progress", icon="📈"),
+        st.Page(P / "patients.py", title="Patients", icon=":material/group:", default=True),
+        st.Page(P / "record.py", title="Patient record", icon=":material/folder_shared:"),
+        st.Page(P / "compare.py", title="Compare visits", icon=":material/compare:"),
+        st.Page(P / "progress.py", title="Progress", icon=":material/trending_up:"),
     ]})
     with st.sidebar:
         st.caption(f"Signed in as **{principal.username}** ({principal.role})")

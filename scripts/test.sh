@@ -16,6 +16,11 @@ if [ -z "${TEST_POSTGRES_URL:-}" ]; then
 fi
 # pdftoppm for the report tests (best effort: the page-render test skips without it).
 scripts/pdf_tools.sh || echo "warning: pdftoppm missing; the PDF page-render test will be skipped" >&2
+# Debian's Chromium for the dashboard's browser test (best effort: the test
+# skips, with the reason, when it is missing).
+if ! scripts/browser.sh >/dev/null 2>"${TMPDIR:-/tmp}/analyzer-browser-install.log"; then
+  echo "warning: Chromium could not be installed; the browser test will be skipped (see ${TMPDIR:-/tmp}/analyzer-browser-install.log)" >&2
+fi
 .venv/bin/python -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

@@ -31,7 +31,7 @@ def progress_chart(rows: list[dict], treatments: list[dict], bands: list[dict], 
         layers.append(alt.Chart(tdf).mark_rule(strokeDash=[4, 3], color="#c0392b").encode(
             x="date:T", tooltip=["date:T", "treatment:N"]))
     layers.append(alt.Chart(data).mark_line(point=True).encode(
-        x=alt.X("date:T", title="visit date"),
+        x=alt.X("date:T", title="visit date", axis=alt.Axis(format="%d %b %Y", labelAngle=0)),
         y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
         tooltip=["date:T", alt.Tooltip("value:Q", format=".4g")]))
     return alt.layer(*layers).properties(height=height, title=title or metric)

@@ -137,7 +137,7 @@ def require_patient(gw: dd.Gateway):
     pid = st.session_state.patient_id
     if pid is None:
         st.info("Choose a patient on the **Patients** page first.")
-        link("patients.py", "Patients", "👥")
+        link("patients.py", "Patients", ":material/group:")
         st.stop()
     return gw.get_patient(pid)
 
