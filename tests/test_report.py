@@ -281,6 +281,14 @@ def test_access_is_scoped_to_the_principal(seeded):
         export_metrics(store, actor=doc_b, clinic_id=seeded["clinic_a"])
     # Everything doc B sees is clinic B's, which holds no analysed photos.
     assert export_metrics(store, actor=doc_b).decode().count("\n") == 1
+    # A patient's share link: their own time-lapse, nobody else's data.
+    from analyzer.report import timelapse_frames
+
+    link = store.open_share_link(store.create_share_link(seeded["patient"].id, actor=ACTOR))
+    frames = timelapse_frames(store, seeded["patient"].id, actor=link, side=96)
+    assert len(frames) == len(seeded["photo_ids"]) and max(frames[0].shape[:2]) == 96
+    with pytest.raises(PermissionDenied):
+        build_report(store, seeded["other"].id, actor=link)
 
 
 # ----------------------------------------------------------------- CLI

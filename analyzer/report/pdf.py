@@ -289,8 +289,10 @@ def _first_page(pdf: _PDF, course: Course, *, include_name: bool, generated: dat
                  "reported. Open the visit comparison in the dashboard to compute it.")
     else:
         delta = comp["result"].get("delta") or {}
-        pdf.para(f"Latest visit ({visit.visit_date.isoformat()}, day {course.day(visit)}) "
-                 f"compared with the baseline ({course.visits[0].visit_date.isoformat()}):",
+        latest = visit == course.series("frontal")[-1][0]
+        pdf.para(f"{'Latest visit' if latest else 'Latest compared visit'} "
+                 f"({visit.visit_date.isoformat()}, day {course.day(visit)}) compared with the "
+                 f"baseline ({course.series('frontal')[0][0].visit_date.isoformat()}):",
                  size=9.5)
         pdf.para("\n".join("• " + _summary_sentence(k, delta.get(k)) for k in SUMMARY_KEYS),
                  size=9.5)
