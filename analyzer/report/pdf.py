@@ -132,7 +132,7 @@ class _PDF:
     def para(self, text: str, size: float = 9, style: str = "") -> None:
         d = self.doc
         d.set_font("DejaVu", style, size)
-        d.multi_cell(0, size * 0.5, text, new_x="LMARGIN", new_y="NEXT")
+        d.multi_cell(0, size * 0.5, text, align="L", new_x="LMARGIN", new_y="NEXT")
         d.ln(1)
         d.set_font("DejaVu", "", 10)
 
@@ -465,7 +465,7 @@ def _methods(pdf: _PDF, course: Course, mdc: dict) -> None:
     prov = mdc.get("provenance") or {}
     if not mdc.get("summary") and not mdc.get("metrics"):
         mdc_text = ("Detectable change: no calibration of the minimal detectable change (MDC) "
-                    "is installed" + (f" ({prov.get('missing')} is missing)"
+                    "is installed" + (f" ({Path(str(prov['missing'])).name} is missing)"
                                       if prov.get("missing") else "")
                     + ", so changes are reported as 'not calibrated'.")
     else:
