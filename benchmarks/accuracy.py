@@ -104,13 +104,31 @@ def run_case(case: Case, scale: float, strength: float) -> dict:
     out = {"case": case.__dict__, "seconds": seconds, "corner_err": corner_err, "align_ok": al.ok,
            "delta": {k: comparison.delta[k]["value"] for k in CONCERNS},
            "baseline": {k: comparison.baseline["summary"].get(k) for k in CONCERNS}}
-    if case.region:
-        region = comparison.regions.get(case.region, {})
-        out["regional"] = {n: v["delta"] for n, v in region.items()}
+    out["metric_deltas"] = {f"{name}@{region}": v["delta"]
+                            for region, metrics in comparison.regions.items()
+                            for name, v in metrics.items()}
+    out["metric_baseline"] = {f"{name}@{region}": v["baseline"]
+                              for region, metrics in comparison.regions.items()
+                              for name, v in metrics.items()}
     return out
 
 
 MDC_NONE = {"summary": {}, "metrics": {}, "provenance": {}}
+
+
+SUMMARY_METRIC = {"texture": "texture_index", "redness": "redness_index",
+                  "pigmentation": "pigmentation_index"}
+
+
+def per_metric_mdc(calib: list[dict]) -> dict[str, float]:
+    """95th percentile of |delta| per metric@region over no-change pairs."""
+    keys = set().union(*(r["metric_deltas"] for r in calib)) if calib else set()
+    out = {}
+    for key in sorted(keys):
+        vals = [abs(r["metric_deltas"][key]) for r in calib if r["metric_deltas"].get(key) is not None]
+        if len(vals) >= 5:
+            out[key] = float(np.percentile(vals, 95))
+    return out
 
 
 def spearman(x, y) -> float:
@@ -152,14 +170,18 @@ def report(results: list[dict], tones) -> dict:
                   f"{100 * falarm:7.0f}%{100 * xtalk:6.0f}%")
     regional = [r for r in results if r["case"]["region"]]
     if regional:
-        print("\nregional changes: share where the changed region's delta has the injected sign")
+        metric_mdc = per_metric_mdc(calib_all)
+        print("\nsingle-region changes: the changed region's summary metric has the injected sign "
+              "and exceeds its MDC / the whole-face summary exceeds its MDC")
         for k in CONCERNS:
             rs = [r for r in regional if r["case"]["concern"] == k]
-            ok = []
-            for r in rs:
-                vals = [v for v in (r.get("regional") or {}).values() if v is not None]
-                ok.append(bool(vals))
-            print(f"  {k:13s} {len(rs)} pairs, regional detail present in {100 * np.mean(ok):.0f} %")
+            key_of = lambda r: f"{SUMMARY_METRIC[k]}@{r['case']['region']}"  # noqa: E731
+            hit = [np.sign(r["metric_deltas"].get(key_of(r)) or 0) == np.sign(r["case"]["signed_dose"])
+                   and abs(r["metric_deltas"].get(key_of(r)) or 0) > metric_mdc.get(key_of(r), np.inf)
+                   for r in rs if r["case"]["label"] in ("medium", "high")]
+            whole = [abs(r["delta"][k]) > mdc[k] for r in rs]
+            print(f"  {k:13s} regional detected {100 * np.mean(hit):5.0f} %   whole-face flagged "
+                  f"{100 * np.mean(whole):5.0f} %   ({len(rs)} pairs)")
     errs = np.array([r["corner_err"] for r in results])
     bad = [r for r in results if r["corner_err"] > 3 and r["align_ok"]]
     print(f"\nalignment corner error vs sidecar: median {np.median(errs):.3f} px, p95 "
@@ -200,7 +222,7 @@ def write_mdc(results, summary_mdc, args) -> None:
     calib = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
     calibration = {
         "summary": summary_mdc,
-        "metrics": {},
+        "metrics": per_metric_mdc(calib),
         "provenance": {
             "algorithm_version": ALGORITHM_VERSION,
             "command": "benchmarks/accuracy.py " + " ".join(sys.argv[1:]),
