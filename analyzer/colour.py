@@ -11,7 +11,7 @@ Pipeline for one photo
    * otherwise the illuminant is estimated on the *background* (the image
      minus the dilated face outline, in a window anchored to the face so the
      same scene content is used when framing changes) by shades-of-grey
-     (p = 6) and divided out (von Kries), keeping the photo's luminance;
+     (p = 4) and divided out (von Kries), keeping the photo's luminance;
      ``calibrated = False`` and a warning says so;
    * or a reference illuminant is given (the compare step passes the
      baseline's): as above, but the grey gets the reference's luminance,
@@ -78,10 +78,15 @@ ITA_CATEGORIES = (  # (lower bound, name), Chardon et al. 1991 / Del Bino et al.
     (-30.0, "brown"), (-np.inf, "dark"))
 UNCALIBRATED_WARNING = ("colour: no colour checker found; colour is normalised to the background "
                         "(uncalibrated): absolute colour values (ITA°, L*) are approximate")
-# p of the shades-of-grey estimate.  On the phantom's retakes p = 6 gave the most
-# stable background chromaticity (log-chroma std 0.001, vs 0.004 for p = 1 and
-# 0.012 for the geometric mean, which dark hair and fabric dominate).
-SHADES_OF_GREY_P = 6.0
+# p of the shades-of-grey estimate and the background window (see background_mask).
+# Chosen on phantom no-change retake pairs through compare (16 pairs per tone,
+# scale 6, retake strength 0.7): the 95th percentile of the redness-summary
+# change was 2.8 % (light) / 2.8 % (dark) with p = 6, margin 0.6, window 0.3,
+# and 1.7 % / 2.1 % with p = 4, margin 0.4, window 0.5 (more background, less
+# dominated by the brightest, nearly clipped pixels).
+SHADES_OF_GREY_P = 4.0
+BACKGROUND_MARGIN = 0.4
+BACKGROUND_WINDOW = 0.5
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # linear sRGB -> Y
 
 
@@ -134,8 +139,8 @@ class ColourCorrection:
                 "fit_error_de": self.fit_error}
 
 
-def background_mask(shape: tuple[int, int], face: FaceLandmarks, margin: float = 0.6,
-                    window: float = 0.3) -> np.ndarray:
+def background_mask(shape: tuple[int, int], face: FaceLandmarks, margin: float = BACKGROUND_MARGIN,
+                    window: float = BACKGROUND_WINDOW) -> np.ndarray:
     """Background pixels near the face: a face-anchored window minus the dilated face outline.
 
     ``margin`` (× inter-ocular distance) is how far the face oval is dilated;
@@ -160,8 +165,8 @@ def background_mask(shape: tuple[int, int], face: FaceLandmarks, margin: float =
 def estimate_illuminant(linear: np.ndarray, mask: np.ndarray, p: float = SHADES_OF_GREY_P) -> np.ndarray | None:
     """Illuminant (linear RGB) by shades-of-grey: the p-norm of ``mask`` pixels per channel.
 
-    Finlayson & Trezzi, "Shades of grey and colour constancy", CIC 2004; p = 6
-    as in ``quality.colour_cast``.  Pixels clipped in any channel are ignored.
+    Finlayson & Trezzi, "Shades of grey and colour constancy", CIC 2004;
+    p = :data:`SHADES_OF_GREY_P`.  Pixels clipped in any channel are ignored.
     Returns ``None`` when fewer than 500 pixels remain.
     """
     px = linear[mask].astype(np.float64)

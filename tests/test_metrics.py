@@ -156,11 +156,14 @@ def test_lines_and_pores_are_detected(light):
     assert deep[("pore_density", "left_cheek")] > shallow[("pore_density", "left_cheek")]
 
 
-def test_crosstalk_redness_does_not_move_texture_or_pigmentation(light, base_summaries):
-    s = summary(light, [Change("redness", 0.3)])
-    base = base_summaries["light"]
+def test_crosstalk_redness_does_not_move_texture_or_pigmentation(light, analysed):
+    """Measured on the same skin pixels (as compare does): no capture change, so same geometry."""
+    rgb0, a = analysed
+    rgb1, _ = photograph(light, [Change("redness", 0.3)], Capture())
+    _, base, _ = measure_all(rgb0, a.regions, a.face)
+    _, s, _ = measure_all(rgb1, a.regions, a.face, illuminant=base["colour"]["illuminant"])
     assert s["redness"] > 1.5 * base["redness"]
-    np.testing.assert_allclose(s["texture"], base["texture"], rtol=0.02)
+    np.testing.assert_allclose(s["texture"], base["texture"], rtol=0.01)
     np.testing.assert_allclose(s["pigmentation"], base["pigmentation"], rtol=0.04)
 
 
@@ -175,12 +178,15 @@ def test_crosstalk_roughness_does_not_move_colour(light, base_summaries):
 def test_retake_noise(tone, light, dark):
     """Two retakes of unchanged skin (exposure, white balance, gradient, pose, noise, JPEG).
 
-    At scale 4 (face 365 px, below the 500 px quality threshold) texture sits
-    near the pixel limit; the tolerances are the measured level plus margin.
+    At scale 4 (face 365 px, below the 500 px quality threshold) the texture
+    band sits near the pixel limit and each photo uses its own skin mask (not
+    compare's common skin); measured here: texture 6.3 % / 1.3 % (light /
+    dark), redness 0.7 / 1.6 %, pigmentation 1.6 / 1.1 %.  Tolerances are
+    that plus a small margin.
     """
     face = light if tone == "light" else dark
     rng = np.random.default_rng(7)
     a = summary(face, [], Capture.random(rng, 0.7), seed=1)
     b = summary(face, [], Capture.random(rng, 0.7), seed=2)
-    for key, tol in (("texture", 0.10), ("redness", 0.04), ("pigmentation", 0.04)):
+    for key, tol in (("texture", 0.075), ("redness", 0.025), ("pigmentation", 0.025)):
         np.testing.assert_allclose(b[key], a[key], rtol=tol, err_msg=key)

@@ -77,7 +77,7 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
     rows, cols = _crop_box(face, rgb.shape[:2], px_per_mm)
     linear = correction.apply(colour.srgb_to_linear(rgb[rows, cols]))
     skin = regions["whole_face"][rows, cols]
-    img = SkinImage(linear, px_per_mm, skin)
+    img = SkinImage(linear, px_per_mm, skin, srgb=rgb[rows, cols], correction=correction.matrix)
     masks = {name: regions[name][rows, cols] for name in regions.names()}
     min_px = MIN_REGION_MM2 * px_per_mm ** 2
 

@@ -17,6 +17,13 @@ from scipy import ndimage
 from .. import colour
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+DENOISE_MM = 0.15   # pre-smoothing (in sRGB) of the density used by the texture summary
+# Channel weights of the texture density: fixed weights on per-channel optical
+# density, so melanin and hemoglobin add a fixed amount whatever else changes
+# (a weighted sum of linear light, like luminance, does not: redder skin shifts
+# the weight of freckles).  Red is weighted most: melanin and hemoglobin absorb
+# it least, and it is the brightest, least noisy channel on dark skin.
+TEXTURE_OD_WEIGHTS = np.array([0.6, 0.3, 0.1], np.float32)
 
 
 def gaussian(img: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -50,6 +57,8 @@ class SkinImage:
     linear: np.ndarray
     px_per_mm: float
     skin: np.ndarray
+    srgb: np.ndarray | None = None          # the uncorrected sRGB crop (uint8), if available
+    correction: np.ndarray | None = None    # 3×3 linear colour correction applied to ``srgb``
     cache: dict = field(default_factory=dict, repr=False)
 
     def px(self, mm: float) -> float:
@@ -72,6 +81,35 @@ class SkinImage:
         """−ln(luminance): achromatic density; gains and smooth light add only a slow term."""
         y = self.linear @ _LUMA
         return -np.log(np.clip(y, 1e-4, None)).astype(np.float32)
+
+    @cached_property
+    def lum_density_denoised(self) -> np.ndarray:
+        """Texture density: optical density weighted 0.6 / 0.3 / 0.1 (R, G, B) of the photo
+        smoothed by σ = 0.15 mm *in sRGB* before linearising.
+
+        Sensor noise is additive in the encoded (gamma) values; linearising and
+        taking logs first turns it into a large, brightness-dependent density
+        noise on dark skin.  Smoothing the encoded values first averages the
+        noise while it is still zero-mean, and keeps neutral texture neutral
+        (the sRGB curve is close to a power law).  Falls back to
+        :attr:`lum_density` when the sRGB crop is not available.
+        """
+        if self.srgb is None:
+            lin = gaussian(self.linear, self.px(DENOISE_MM))
+        else:
+            enc = gaussian(self.srgb.astype(np.float32) / 255.0, self.px(DENOISE_MM))
+            lin = colour.srgb_to_linear(enc)
+            if self.correction is not None:
+                lin = (lin.reshape(-1, 3) @ np.asarray(self.correction, np.float32).T).reshape(lin.shape)
+        return (-np.log(np.clip(lin, 1e-4, None)) @ TEXTURE_OD_WEIGHTS).astype(np.float32)
+
+    def bandpass_denoised(self, lo_mm: float, hi_mm: float) -> np.ndarray:
+        """As :meth:`bandpass` on :attr:`lum_density_denoised`."""
+        key = ("band_dn", lo_mm, hi_mm)
+        if key not in self.cache:
+            d = self.lum_density_denoised
+            self.cache[key] = gaussian(d, self.px(lo_mm / 2)) - gaussian(d, self.px(hi_mm / 2))
+        return self.cache[key]
 
     @cached_property
     def lab(self) -> np.ndarray:
