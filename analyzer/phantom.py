@@ -56,7 +56,8 @@ V_HEMOGLOBIN = (np.array([0.18, 1.0, 0.72]) / np.linalg.norm([0.18, 1.0, 0.72]))
 CHANGE_KINDS = {
     "redness": "diffuse hemoglobin OD added (0.1 = mild, 0.3 = post-procedure)",
     "redness_patchy": "peak hemoglobin OD of blotches (~4 mm) added",
-    "spots": "factor on existing brown-spot melanin (0.5 = spots fade by half; >1 darker)",
+    "spots": "factor on brown-spot melanin, injected spots and the photo's own freckles "
+             "(0.5 = spots fade by half; >1 darker)",
     "new_spots": "number of brown spots added per 10 cm² of skin",
     "tone": "melanin OD added evenly (skin tone; 0.5 ≈ one ITA category darker)",
     "roughness": "factor on the fine roughness layers (0.7 = 30 % smoother)",
@@ -274,10 +275,30 @@ def make_face(scale: float = 4.0, seed: int = 0, tone: float = 0.0) -> PhantomFa
     }
     layers["patches"] /= layers["patches"].max() + 1e-8
     linear = srgb_to_linear(big.astype(np.float32) / 255.0)
+    layers["base_spots"] = _base_spots(linear, skin_bool, px_per_mm)
     return PhantomFace(linear=linear, skin=skin, body_skin=_skin_coloured(big, skin_bool, px_per_mm, face.points),
                        regions=regions, layers=layers,
                        px_per_mm=float(px_per_mm), seed=seed, scale=float(scale), tone=float(tone),
                        landmarks=face.points.copy())
+
+
+def _base_spots(linear: np.ndarray, skin: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """Melanin OD of the base photo's own freckles: excess over a 3 mm background.
+
+    The base photo's optical density is split on (melanin, hemoglobin,
+    neutral) with the phantom's vectors; its melanin above a smooth local
+    background is what a "spots" change scales, together with the injected
+    spots, so that a spot-fading dose acts on every spot of the face.
+    """
+    od = -np.log(np.clip(linear, 1e-4, 1.0))
+    basis = np.stack([V_MELANIN, V_HEMOGLOBIN, np.full(3, 1 / np.sqrt(3), np.float32)], axis=1)
+    melanin = (od.reshape(-1, 3) @ np.linalg.pinv(basis).T)[:, 0].reshape(skin.shape)
+    inner = cv2.erode(skin.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
+    sigma = 2.0 * px_per_mm
+    background = cv2.GaussianBlur(melanin * inner, (0, 0), sigma) / (
+        cv2.GaussianBlur(inner, (0, 0), sigma) + 1e-6)
+    excess = np.clip(melanin - background, 0, SPOT_OD) * inner
+    return cv2.GaussianBlur(excess.astype(np.float32), (0, 0), 0.3 * px_per_mm)
 
 
 def _skin_coloured(rgb: np.ndarray, skin: np.ndarray, px_per_mm: float,
@@ -360,6 +381,8 @@ def render_skin(face: PhantomFace, changes: list[Change] = (), seed: int = 0) ->
         + factors["pores"] * PORE_OD * L["pores"]
         + factors["lines"] * LINE_OD * L["lines"])
     mel = mel + face.skin * factors["spots"] * SPOT_OD * L["spots"]
+    # the photo's own freckles fade or darken with the same factor as injected spots
+    mel = mel + face.skin * (factors["spots"] - 1) * L["base_spots"]
     od = texture[..., None] + mel[..., None] * V_MELANIN + hb[..., None] * V_HEMOGLOBIN
     return face.linear * np.exp(-od)
 
