@@ -118,6 +118,14 @@ MDC_NONE = {"summary": {}, "metrics": {}, "provenance": {}}
 
 SUMMARY_METRIC = {"texture": "texture_index", "redness": "redness_index",
                   "pigmentation": "pigmentation_index"}
+# Per-region stand-ins where a summary index is registered for the whole face only.
+REGIONAL_FALLBACK = {"texture": "roughness_mid", "redness": "hemoglobin_density",
+                     "pigmentation": "brown_spot_area"}
+
+
+def regional_key(concern: str, region: str, deltas: dict) -> str:
+    key = f"{SUMMARY_METRIC[concern]}@{region}"
+    return key if key in deltas else f"{REGIONAL_FALLBACK[concern]}@{region}"
 
 
 def per_metric_mdc(calib: list[dict]) -> dict[str, float]:
@@ -175,7 +183,7 @@ def report(results: list[dict], tones) -> dict:
               "and exceeds its MDC / the whole-face summary exceeds its MDC")
         for k in CONCERNS:
             rs = [r for r in regional if r["case"]["concern"] == k]
-            key_of = lambda r: f"{SUMMARY_METRIC[k]}@{r['case']['region']}"  # noqa: E731
+            key_of = lambda r: regional_key(k, r["case"]["region"], r["metric_deltas"])  # noqa: E731
             hit = [np.sign(r["metric_deltas"].get(key_of(r)) or 0) == np.sign(r["case"]["signed_dose"])
                    and abs(r["metric_deltas"].get(key_of(r)) or 0) > metric_mdc.get(key_of(r), np.inf)
                    for r in rs if r["case"]["label"] in ("medium", "high")]

@@ -68,12 +68,26 @@ def _default():
 def cmd_reanalyze(args, settings: Settings) -> int:
     from .importer import reanalyze
 
-    with _open(settings) as store:
-        pid = _patient(store, args.patient).id if args.patient else None
-        r = reanalyze(store, actor=_actor(args), patient_id=pid, retry_failed=args.retry_failed,
-                      progress=not args.no_progress)
+    client = None
+    executor = None
+    if args.dask:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise StoreError("--dask needs the 'distributed' package (pip install -r requirements.txt)") from None
+        client = Client(args.dask)
+        executor = client.get_executor()
+    try:
+        with _open(settings) as store:
+            pid = _patient(store, args.patient).id if args.patient else None
+            r = reanalyze(store, actor=_actor(args), patient_id=pid, retry_failed=args.retry_failed,
+                          progress=not args.no_progress, workers=args.workers, executor=executor)
+    finally:
+        if client is not None:
+            client.close()
     print(f"algorithm {r.algorithm_version}: {r.photos} photos to analyse, "
-          f"{r.analysed} analysed, {r.failed} failed (earlier analyses kept)")
+          f"{r.analysed} analysed, {r.failed} failed (earlier analyses kept); "
+          f"{r.seconds:.1f} s, {r.photos_per_second_per_core:.2f} photos/s per worker")
     for photo_id, message in r.problems:
         print(f"  photo {photo_id}: {message}", file=sys.stderr)
     return EXIT_PARTIAL if r.problems else 0
@@ -156,6 +170,10 @@ def register(sub) -> None:
     p.add_argument("--patient", help="only this patient")
     p.add_argument("--retry-failed", action="store_true",
                    help="also retry photos whose analysis failed at this version")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="local worker processes (default: one per core)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run the analyses on a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786")
     p.set_defaults(func=cmd_reanalyze)
 
     p = sub.add_parser("patients", help="list patients (codes)")

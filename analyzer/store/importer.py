@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -64,6 +65,13 @@ class ReanalyzeReport:
     analysed: int = 0
     failed: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    workers: int = 1
+
+    @property
+    def photos_per_second_per_core(self) -> float:
+        done = self.analysed + self.failed
+        return done / self.seconds / max(self.workers, 1) if self.seconds > 0 else 0.0
 
 
 def photo_files(folder: Path) -> list[Path]:
@@ -190,9 +198,12 @@ def import_folder(store: Store, folder: str | Path, patient_code: str, *, actor,
 
 def reanalyze(store: Store, *, actor, patient_id: int | None = None,
               analyse: Analyse = default_analyse, algorithm_version: str | None = None,
-              retry_failed: bool = False, progress: bool = True) -> ReanalyzeReport:
+              retry_failed: bool = False, progress: bool = True, workers: int = 1,
+              executor=None) -> ReanalyzeReport:
     """Analyse every stored photo that has no analysis at the current algorithm
-    version; earlier analyses are kept.  Restartable like :func:`import_folder`.
+    version; earlier analyses are kept.  Restartable like :func:`import_folder`:
+    each result is committed as soon as it arrives, so an interrupted run loses
+    at most the photos in flight and the next run picks up the rest.
 
     Parameters
     ----------
@@ -200,22 +211,76 @@ def reanalyze(store: Store, *, actor, patient_id: int | None = None,
         Only this patient's photos.
     retry_failed : bool
         Also retry photos whose analysis at this version failed.
+    workers : int
+        Local worker processes (1 = in this process).
+    executor : concurrent.futures.Executor, optional
+        Where analyses run instead, e.g. ``distributed.Client(address).get_executor()``
+        for a Dask cluster.  Photos are read and results written by this process
+        only; workers receive bytes and return result dicts.
     """
     from tqdm import tqdm
 
     version = algorithm_version or current_algorithm_version()
     ids = store.photos_needing_analysis(version, patient_id=patient_id,
                                         retry_failed=retry_failed, actor=actor)
-    report = ReanalyzeReport(algorithm_version=version, photos=len(ids))
-    for photo_id in tqdm(ids, desc="reanalyze", unit="photo", disable=not progress,
-                         file=sys.stderr, dynamic_ncols=True):
-        ok, message = _analyse_one(store, photo_id, analyse, version, actor)
+    report = ReanalyzeReport(algorithm_version=version, photos=len(ids), workers=max(1, workers))
+    bar = tqdm(total=len(ids), desc="reanalyze", unit="photo", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True)
+    started = time.perf_counter()
+
+    def record(photo_id: int, ok: bool, payload) -> None:
         if ok:
+            store.save_analysis(photo_id, payload, actor=actor)
             report.analysed += 1
         else:
+            store.record_failed_analysis(photo_id, version, payload, actor=actor)
             report.failed += 1
-            report.problems.append((photo_id, message))
+            report.problems.append((photo_id, payload))
+        bar.update(1)
+
+    if executor is None and workers <= 1:
+        for photo_id in ids:
+            record(photo_id, *_analyse_bytes(store.photo_bytes(photo_id, actor=actor),
+                                             store.settings, analyse))
+    else:
+        _run_parallel(store, ids, actor, analyse, workers, executor, record)
+    bar.close()
+    report.seconds = time.perf_counter() - started
     return report
+
+
+def _analyse_bytes(data: bytes, settings: Settings, analyse: Analyse) -> tuple[bool, object]:
+    """``(True, result)`` or ``(False, message)``; runs in a worker, so it never raises."""
+    try:
+        return True, analyse(data, settings)
+    except AnalyzerError as exc:
+        return False, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug in one analysis must not stop the run
+        return False, f"internal error in the analysis ({exc.__class__.__name__}: {exc})"
+
+
+def _run_parallel(store: Store, ids: list[int], actor, analyse: Analyse, workers: int,
+                  executor, record) -> None:
+    """Keep ``2 × workers`` photos in flight (bounded memory); record results as they come."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    own = executor is None
+    pool = ProcessPoolExecutor(max_workers=workers) if own else executor
+    window = max(2, 2 * max(workers, 1))
+    pending: dict = {}
+    queue = list(ids)
+    try:
+        while queue or pending:
+            while queue and len(pending) < window:
+                photo_id = queue.pop(0)
+                data = store.photo_bytes(photo_id, actor=actor)
+                pending[pool.submit(_analyse_bytes, data, store.settings, analyse)] = photo_id
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                record(pending.pop(future), *future.result())
+    finally:
+        if own:
+            pool.shutdown(cancel_futures=True)
 
 
 def _visit_day(given, path: Path, root: Path, captured_at: str | None) -> date | None:
