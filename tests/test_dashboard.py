@@ -217,6 +217,11 @@ def test_compare_page_shows_day02_redness(demo):
     assert not at.exception
     region = at.dataframe[-1].value
     assert "hemoglobin_density" in set(region["metric"])
+    at.button(key="prepare_metrics").click().run()
+    assert not at.exception
+    csv = at.session_state[f"download_metrics_{pid}"].decode()
+    assert csv.splitlines()[0].startswith("patient") or "metric" in csv.splitlines()[0]
+    assert "hemoglobin_density" in csv
     # Stored, not recomputed: still one comparison per follow-up.
     pairs = [(c["baseline_photo_id"], c["followup_photo_id"])
              for c in store.comparisons(pid, actor="test")]
@@ -249,6 +254,11 @@ def test_patient_share_view(demo):
     assert "DEMO-B" not in shown and "Sign out" not in shown
     assert len(at.get("vega_lite_chart")) == 3
     assert len(at.get("iframe")) == 1
+    # The patient downloads their own report (a real PDF); no staff-only export offered.
+    assert not [b for b in at.button if b.key == "prepare_metrics"]
+    at.button(key="prepare_progress-report").click().run()
+    assert not at.exception
+    assert at.session_state[f"download_progress-report_{pid}"][:5] == b"%PDF-"
     # The patient principal reaches only this patient.
     patient = dd.open_share(store, token)
     other = store.find_patient("DEMO-B").id

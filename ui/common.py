@@ -12,6 +12,7 @@ import streamlit as st
 from analyzer import dashboard_data as dd
 from analyzer import views
 from analyzer.config import Settings
+from analyzer.errors import AnalyzerError
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "ui" / "pages"
@@ -182,3 +183,37 @@ def before_after(pics: dict, before_label: str, after_label: str, height: int = 
                                    before_label=before_label, after_label=after_label,
                                    height=height)
     st.iframe(html, height=height + 10)
+
+
+DOWNLOADS = (  # (label, kind, format, staff only)
+    ("PDF progress report", "progress-report", "pdf", False),
+    ("Aligned time-lapse (GIF)", "timelapse", "gif", False),
+    ("All metrics (CSV)", "metrics", "csv", True),
+)
+
+
+def downloads(gw: dd.Gateway, patient_id: int, code: str, *, staff: bool) -> None:
+    """Buttons that build a report, time-lapse or export once, then offer the file."""
+    from analyzer import report
+
+    builders = {
+        "pdf": lambda: report.build_report(gw.store, patient_id, actor=gw.actor),
+        "gif": lambda: report.build_timelapse(gw.store, patient_id, actor=gw.actor, fmt="gif"),
+        "csv": lambda: report.export_metrics(gw.store, actor=gw.actor, patient_id=patient_id, fmt="csv"),
+    }
+    cols = st.columns(len(DOWNLOADS))
+    for col, (label, kind, fmt, staff_only) in zip(cols, DOWNLOADS):
+        if staff_only and not staff:
+            continue
+        cache = f"download_{kind}_{patient_id}"
+        if cache not in st.session_state:
+            if col.button(f"Prepare {label}", key=f"prepare_{kind}"):
+                with st.spinner(f"Preparing the {label}…"):
+                    try:
+                        st.session_state[cache] = builders[fmt]()
+                    except AnalyzerError as exc:
+                        col.error(str(exc))
+        if cache in st.session_state:
+            col.download_button(f"Download {label}", st.session_state[cache],
+                                file_name=report.file_name(kind, code, fmt),
+                                mime=report.MEDIA_TYPES[fmt], key=f"download_{kind}")

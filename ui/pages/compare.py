@@ -94,5 +94,5 @@ with tab_regions:
     else:
         r2.info("This region was not measured in both photos.")
 
-st.subheader("Report")
-st.caption("Report download (PDF) arrives with the reports feature; it will appear here.")
+st.subheader("Report and export")
+common.downloads(gw, patient.id, patient.code, staff=True)

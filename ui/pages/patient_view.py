@@ -64,3 +64,6 @@ for k in dd.SUMMARY_KEYS:
         st.altair_chart(chart, key=f"patient_chart_{k}")
 st.caption("Measured from your photos; these are not medical diagnoses. Elasticity and "
            "firmness cannot be measured from photos.")
+
+st.subheader("Your report")
+common.downloads(gw, principal.patient_id, None, staff=False)
