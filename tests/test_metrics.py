@@ -125,12 +125,38 @@ def test_redness_recovers_injected_hemoglobin(tone, light, dark, base_summaries)
     np.testing.assert_allclose(got, [0.1 * expected_per_od, 0.3 * expected_per_od], rtol=0.15)
 
 
+def analysis(face, changes=(), capture=Capture(), seed=0):
+    rgb, _ = photograph(face, list(changes), capture, seed=seed)
+    res = analyse_pixels(rgb).result
+    return res.summary, {(m["name"], m["region"]): m["value"] for m in res.metrics}
+
+
 @pytest.mark.parametrize("tone", ["light", "dark"])
-def test_tone_recovers_injected_melanin(tone, light, dark, base_summaries):
+def test_tone_recovers_injected_melanin_and_leaves_the_pigment_burden(tone, light, dark):
+    """Even tone goes to melanin density; the pigment burden (spots, unevenness) stays put."""
     face = light if tone == "light" else dark
     per_od = float((V_MELANIN @ C.CHROMOPHORES_FROM_RGB)[0])
-    got = summary(face, [Change("tone", 0.4)])["pigmentation"] - base_summaries[tone]["pigmentation"]
+    s0, m0 = analysis(face)
+    s1, m1 = analysis(face, [Change("tone", 0.4)])
+    got = m1[("melanin_density", "whole_face")] - m0[("melanin_density", "whole_face")]
     np.testing.assert_allclose(got, 0.4 * per_od, rtol=0.2)
+    np.testing.assert_allclose(s1["pigmentation"], s0["pigmentation"], rtol=0.05)
+
+
+@pytest.mark.parametrize("tone", ["light", "dark"])
+def test_pigment_burden_follows_spots_dose(tone, light, dark):
+    """Spots (injected and the photo's own freckles) fading or darkening, under retake variance."""
+    from scipy.stats import spearmanr
+
+    face = light if tone == "light" else dark
+    rng = np.random.default_rng(3)
+    doses = (0.4, 0.7, 1.0, 1.3, 1.6)
+    vals = [summary(face, [Change("spots", d)], Capture.random(rng, 0.7), seed=i)["pigmentation"]
+            for i, d in enumerate(doses)]
+    # scale 4 (face 365 px): chroma subsampling and noise blur and lift the spot contrast
+    # differently per retake (one adjacent swap allowed: rho 0.9 on dark, 1.0 on light)
+    assert spearmanr(doses, vals)[0] >= 0.85, vals
+    assert vals[-1] > 1.2 * vals[0], vals
 
 
 @pytest.mark.parametrize("tone", ["light", "dark"])
@@ -181,12 +207,14 @@ def test_retake_noise(tone, light, dark):
     At scale 4 (face 365 px, below the 500 px quality threshold) the texture
     band sits near the pixel limit and each photo uses its own skin mask (not
     compare's common skin); measured here: texture 6.3 % / 1.3 % (light /
-    dark), redness 0.7 / 1.6 %, pigmentation 1.6 / 1.1 %.  Tolerances are
+    dark), redness 0.7 / 1.6 %, pigment burden 1.1 / 6.4 % (local melanin
+    contrast: chroma subsampling and noise at 2.7 px/mm; 4.4 / 0.1 % and
+    12 / 3 % for two random retake sets at scale 6).  Tolerances are
     that plus a small margin.
     """
     face = light if tone == "light" else dark
     rng = np.random.default_rng(7)
     a = summary(face, [], Capture.random(rng, 0.7), seed=1)
     b = summary(face, [], Capture.random(rng, 0.7), seed=2)
-    for key, tol in (("texture", 0.075), ("redness", 0.025), ("pigmentation", 0.025)):
+    for key, tol in (("texture", 0.075), ("redness", 0.025), ("pigmentation", 0.075)):
         np.testing.assert_allclose(b[key], a[key], rtol=tol, err_msg=key)
