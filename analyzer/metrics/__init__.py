@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from .. import colour
@@ -20,6 +21,12 @@ __all__ = ["measure_all", "REGISTRY", "Metric", "register", "markdown_table", "A
 INTEROCULAR_MM = 63.0          # assumed iris-to-iris distance: pixels -> millimetres
 CROP_MARGIN_MM = 8.0           # context around the face box for filters and local backgrounds
 MIN_REGION_MM2 = 20.0          # smaller regions are reported missing
+# Working scale: the face crop is resampled (area average) to at most this many
+# pixels per millimetre before any metric runs, so the filters cost the same
+# whatever the camera resolution and distance, and the numbers do not depend on
+# them.  4 px/mm still resolves the finest band measured (0.1–0.3 mm: σ 0.6 px)
+# and the 0.15 mm Sato scale; photos below it are measured at their own scale.
+WORK_PX_PER_MM = 4.0
 SUMMARY_METRICS = {"texture": "texture_index", "redness": "redness_index",
                    "pigmentation": "pigmentation_index"}
 
@@ -66,7 +73,8 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
     summary : dict
         ``texture``, ``redness``, ``pigmentation`` indices (absolute; larger =
         more of the concern), ``ita_deg``, ``ita_category``,
-        ``colour_calibrated``, ``px_per_mm`` and the colour correction used.
+        ``colour_calibrated``, ``px_per_mm`` (of the photo), ``work_px_per_mm`` (where the
+        metrics ran) and the colour correction used.
     warnings : list of str
     """
     warnings: list[str] = []
@@ -75,10 +83,21 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
         correction = colour.colour_correction(rgb, face, illuminant=illuminant, use_checker=use_checker)
     warnings.extend(correction.warnings)
     rows, cols = _crop_box(face, rgb.shape[:2], px_per_mm)
-    linear = correction.apply(colour.srgb_to_linear(rgb[rows, cols]))
-    skin = regions["whole_face"][rows, cols]
-    img = SkinImage(linear, px_per_mm, skin, srgb=rgb[rows, cols], correction=correction.matrix)
+    srgb = rgb[rows, cols]
+    linear = colour.srgb_to_linear(srgb)
     masks = {name: regions[name][rows, cols] for name in regions.names()}
+    f = WORK_PX_PER_MM / px_per_mm
+    if f < 1.0:  # resample once to the working scale (area average of linear light)
+        h, w = srgb.shape[:2]
+        size = (max(1, int(round(w * f))), max(1, int(round(h * f))))
+        linear = cv2.resize(linear, size, interpolation=cv2.INTER_AREA)
+        srgb = cv2.resize(srgb, size, interpolation=cv2.INTER_AREA)
+        masks = {name: cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
+                 for name, m in masks.items()}
+        px_per_mm = px_per_mm * 0.5 * (size[0] / w + size[1] / h)
+    linear = correction.apply(linear)
+    skin = masks["whole_face"]
+    img = SkinImage(linear, px_per_mm, skin, srgb=srgb, correction=correction.matrix)
     min_px = MIN_REGION_MM2 * px_per_mm ** 2
 
     metrics: list[dict] = []
@@ -108,6 +127,7 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
         "ita_category": colour.ita_category(ita) if ita is not None else None,
         "colour_calibrated": bool(correction.calibrated),
         "colour": correction.to_dict(),
-        "px_per_mm": round(px_per_mm, 4),
+        "px_per_mm": round(face.interocular_px / INTEROCULAR_MM, 4),
+        "work_px_per_mm": round(px_per_mm, 4),
     })
     return metrics, summary, warnings

@@ -36,7 +36,9 @@ def _rms(values: np.ndarray) -> float:
 
 
 def _texture_mask(img: SkinImage, mask: np.ndarray) -> np.ndarray:
-    return mask & erode_mm(img.skin, EDGE_MARGIN_MM, img.px_per_mm)
+    if "texture_skin" not in img.cache:
+        img.cache["texture_skin"] = erode_mm(img.skin, EDGE_MARGIN_MM, img.px_per_mm)
+    return mask & img.cache["texture_skin"]
 
 
 def _roughness(img: SkinImage, mask: np.ndarray, band: str) -> float | None:
