@@ -115,16 +115,28 @@ def _ridges(img: SkinImage) -> np.ndarray:
 
 
 def _line_skeleton(img: SkinImage, mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """Skeleton of ridge pixels inside ``mask`` and the number of lines long enough."""
+    """Skeleton of ridge pixels inside ``mask`` and the number of lines long enough.
+
+    Computed once per region mask (the three line metrics share it), within
+    the mask's bounding box.
+    """
+    cached = img.cache.get(("lines", id(mask)))
+    if cached is not None and cached[0] is mask:
+        return cached[1]
     m = _texture_mask(img, mask)
-    binary = (_ridges(img) > LINE_MIN_RESPONSE) & m
-    skel = skeletonize(binary)
-    labels, n = ndimage.label(skel, structure=np.ones((3, 3)))
-    if n == 0:
-        return skel & False, 0
-    lengths = ndimage.sum_labels(skel, labels, np.arange(1, n + 1)) / img.px_per_mm
-    keep = np.isin(labels, np.flatnonzero(lengths >= LINE_MIN_LENGTH_MM) + 1)
-    return keep, int((lengths >= LINE_MIN_LENGTH_MM).sum())
+    keep = np.zeros(m.shape, bool)
+    n_long = 0
+    rows, cols = np.nonzero(m)
+    if rows.size:
+        box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+        skel = skeletonize((_ridges(img)[box] > LINE_MIN_RESPONSE) & m[box])
+        labels, n = ndimage.label(skel, structure=np.ones((3, 3)))
+        if n:
+            lengths = ndimage.sum_labels(skel, labels, np.arange(1, n + 1)) / img.px_per_mm
+            keep[box] = np.isin(labels, np.flatnonzero(lengths >= LINE_MIN_LENGTH_MM) + 1)
+            n_long = int((lengths >= LINE_MIN_LENGTH_MM).sum())
+    img.cache[("lines", id(mask))] = (mask, (keep, n_long))
+    return keep, n_long
 
 
 LINE_REF = ("Multi-scale Sato tubeness (Sato et al., Med. Image Anal. 2, 1998; "
