@@ -8,6 +8,7 @@ import killed mid-way completes without duplicates when run again.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import re
 import sys
 import time
@@ -265,7 +266,10 @@ def _run_parallel(store: Store, ids: list[int], actor, analyse: Analyse, workers
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     own = executor is None
-    pool = ProcessPoolExecutor(max_workers=workers) if own else executor
+    # "spawn", not fork: a forked child of a process whose threads hold locks
+    # (MediaPipe, SQLAlchemy pools, a web server) can deadlock on its first lock.
+    pool = (ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            if own else executor)
     window = max(2, 2 * max(workers, 1))
     pending: dict = {}
     queue = list(ids)
