@@ -158,3 +158,22 @@ def test_unsupported_format():
     Image.fromarray(marker_image()).save(buf, "GIF")
     with pytest.raises(IntakeError, match="not supported"):
         load_photo(buf.getvalue())
+
+
+def test_display_p3_profile_converted_to_srgb():
+    """A P3-tagged colour lands where the P3 → sRGB matrix puts it (not left as is)."""
+    from icc_profiles import display_p3_like
+
+    p3 = np.array([200, 100, 50], np.uint8)
+    data = encode(np.tile(p3, (32, 32, 1)), "PNG", icc_profile=display_p3_like(2.2))
+    photo = load_photo(data)
+    assert photo.info.colour_profile == "Display P3 (test)"
+    got = photo.pixels[16, 16].astype(float)
+    # expected: gamma 2.2 decode, P3-D65 -> sRGB-linear matrix, sRGB encode
+    lin = (p3 / 255.0) ** 2.2
+    m = np.array([[1.2249, -0.2247, 0.0], [-0.0420, 1.0419, 0.0], [-0.0197, -0.0786, 1.0979]])
+    srgb_lin = np.clip(m @ lin, 0, 1)
+    expected = 255 * np.where(srgb_lin <= 0.0031308, 12.92 * srgb_lin,
+                              1.055 * srgb_lin ** (1 / 2.4) - 0.055)
+    np.testing.assert_allclose(got, expected, atol=4)
+    assert np.abs(got - p3).max() > 8  # the conversion did something
