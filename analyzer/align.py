@@ -35,7 +35,8 @@ import numpy as np
 
 from .errors import AlignmentError, FaceNotFoundError
 from .face import LEFT_IRIS_CENTRE, RIGHT_IRIS_CENTRE, FaceLandmarks
-from .regions import FACE_OVAL, RegionMasks, feature_exclusion, polygon_mask, skin_colour_outliers
+from .regions import (FACE_OVAL, RegionMasks, face_crop, feature_exclusion, polygon_mask,
+                      skin_colour_outliers)
 
 # Landmarks that move little with expression: eye corners, nose bridge and
 # tip, forehead, cheekbones, temples (MediaPipe face mesh indices).
@@ -219,19 +220,42 @@ def feature_image(rgb: np.ndarray, sigma: float = FEATURE_SIGMA_PX) -> np.ndarra
     return (hp / spread).astype(np.float32)
 
 
+def _on_box(regions: RegionMasks, name: str, rows: slice, cols: slice) -> np.ndarray:
+    """``regions[name][rows, cols]`` without materialising a full-size mask when possible."""
+    r, c = regions.box
+    if r.start <= rows.start and rows.stop <= r.stop and c.start <= cols.start and cols.stop <= c.stop:
+        return regions.crop(name)[rows.start - r.start:rows.stop - r.start,
+                                  cols.start - c.start:cols.stop - c.start]
+    return regions[name][rows, cols]
+
+
+def refinement_mask_crop(rgb: np.ndarray, face: FaceLandmarks,
+                         regions: RegionMasks | None) -> tuple[np.ndarray, slice, slice]:
+    """:func:`refinement_mask` on the face box: ``(mask, rows, cols)``; False outside the box."""
+    shape = rgb.shape[:2]
+    rows, cols = face_crop(face.points, shape, 0.1 * face.interocular_px)
+    pts = face.points - np.array([cols.start, rows.start], np.float32)
+    crop = rgb[rows, cols]
+    cshape = crop.shape[:2]
+    oval = polygon_mask(pts, FACE_OVAL, cshape)
+    oval &= ~feature_exclusion(pts, cshape, margin_px=0.04 * face.interocular_px)
+    mask = oval & ~skin_colour_outliers(crop, oval)
+    if regions is not None:
+        mask |= _on_box(regions, "whole_face", rows, cols)
+    return mask, rows, cols
+
+
 def refinement_mask(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks | None) -> np.ndarray:
     """Skin used to refine the alignment, in the photo's pixels (bool).
 
     The whole face outline up to the hairline, minus eyes, brows, lips and
     nostrils (with margin) and minus pixels not coloured like skin; united with
-    the whole-face skin mask of ``regions`` when given.
+    the whole-face skin mask of ``regions`` when given.  Computed on the face
+    box (:func:`refinement_mask_crop`).
     """
-    shape = rgb.shape[:2]
-    oval = polygon_mask(face.points, FACE_OVAL, shape)
-    oval &= ~feature_exclusion(face.points, shape, margin_px=0.04 * face.interocular_px)
-    mask = oval & ~skin_colour_outliers(rgb, oval)
-    if regions is not None:
-        mask |= regions["whole_face"]
+    crop, rows, cols = refinement_mask_crop(rgb, face, regions)
+    mask = np.zeros(rgb.shape[:2], bool)
+    mask[rows, cols] = crop
     return mask
 
 
@@ -296,8 +320,12 @@ class _Level:
 
 
 def _make_level(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray, box: tuple,
-                matrix: np.ndarray, s: float) -> _Level:
-    """Crop the baseline face box and the follow-up area it maps to, resize by ``s``."""
+                matrix: np.ndarray, s: float, offset: tuple[int, int] = (0, 0)) -> _Level:
+    """Crop the baseline face box and the follow-up area it maps to, resize by ``s``.
+
+    ``mask`` covers the baseline from pixel ``offset`` = ``(x, y)`` on (False
+    outside it); ``box`` is in full baseline pixels.
+    """
     hb, wb = baseline.shape[:2]
     hf, wf = followup.shape[:2]
     margin = 16.0 / s
@@ -316,8 +344,13 @@ def _make_level(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray, bo
     if s != 1.0:
         b = cv2.resize(b, None, fx=s, fy=s, interpolation=interp)
         f = cv2.resize(f, None, fx=s, fy=s, interpolation=interp)
-    m = cv2.resize(mask[by0:by1, bx0:bx1].astype(np.uint8) * 255, (b.shape[1], b.shape[0]),
-                   interpolation=cv2.INTER_NEAREST)
+    ox, oy = offset
+    mcrop = np.zeros((by1 - by0, bx1 - bx0), np.uint8)
+    sy0, sx0 = max(by0, oy), max(bx0, ox)
+    sy1, sx1 = min(by1, oy + mask.shape[0]), min(bx1, ox + mask.shape[1])
+    if sy1 > sy0 and sx1 > sx0:
+        mcrop[sy0 - by0:sy1 - by0, sx0 - bx0:sx1 - bx0] = mask[sy0 - oy:sy1 - oy, sx0 - ox:sx1 - ox]
+    m = cv2.resize(mcrop * np.uint8(255), (b.shape[1], b.shape[0]), interpolation=cv2.INTER_NEAREST)
     r = _resize_matrix(s)
     return _Level(feature_image(b), m, feature_image(f),
                   r @ _translate(-bx0, -by0), r @ _translate(-fx0, -fy0))
@@ -336,48 +369,73 @@ def _ecc_level(level: _Level, matrix: np.ndarray, gauss: int) -> tuple[float, np
     return float(cc), _normalise(np.linalg.inv(level.to_level_b) @ m_level @ level.to_level_f)
 
 
+def _mask_box(mask: np.ndarray, offset: tuple[int, int]) -> tuple[int, int, int, int]:
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8))
+    return x + offset[0], y + offset[1], w, h
+
+
 def refine_ecc(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray, matrix: np.ndarray,
-               face_width_px: float) -> tuple[np.ndarray, float]:
+               face_width_px: float, offset: tuple[int, int] = (0, 0),
+               levels: list | None = None) -> tuple[np.ndarray, float]:
     """Coarse-to-fine ECC homography on skin, starting from ``matrix`` (follow-up → baseline).
 
+    ``mask`` starts at baseline pixel ``offset`` (x, y).  The finest level has
+    the face at most ``FINE_FACE_PX`` wide, whatever the photo's resolution.
+    When ``levels`` is a list, the finest :class:`_Level` is appended to it.
     Raises ``cv2.error`` when ECC does not converge.
     """
-    box = cv2.boundingRect(mask.astype(np.uint8))
+    box = _mask_box(mask, offset)
     scales = pyramid_scales(face_width_px)
     cc = 0.0
     for i, s in enumerate(scales):
-        level = _make_level(baseline, followup, mask, box, matrix, s)
+        level = _make_level(baseline, followup, mask, box, matrix, s, offset)
         gauss = 5 if i == len(scales) - 1 and s > 0.75 else 3
         cc, matrix = _ecc_level(level, matrix, gauss)
+    if levels is not None:
+        levels.append((scales[-1], level))
     return matrix, cc
 
 
 def texture_agreement(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray,
                       matrix: np.ndarray, window_px: float,
-                      shift_px: float = PEAK_SHIFT_PX) -> tuple[float, float, np.ndarray]:
+                      shift_px: float = PEAK_SHIFT_PX, *, offset: tuple[int, int] = (0, 0),
+                      scale: float = 1.0, level: _Level | None = None
+                      ) -> tuple[float, float, np.ndarray, tuple[int, int]]:
     """How well the aligned follow-up's skin texture matches the baseline's.
 
-    Works at full resolution on the bounding box of ``mask`` (baseline frame).
+    Works on the bounding box of ``mask`` (baseline frame; ``mask`` starts at
+    baseline pixel ``offset``) resized by ``scale`` (the finest ECC level:
+    the face at most ``FINE_FACE_PX`` wide).  ``level`` reuses that level's
+    feature images when given.
 
     Returns
     -------
     ncc : float
         NCC of the feature images on ``mask`` at ``matrix``.
     drop : float
-        ``ncc`` minus its mean when the follow-up is moved by ``shift_px``:
-        a true alignment of textured skin peaks sharply, a false one is flat.
-    local : ndarray (H, W) float32, baseline frame
-        Gaussian-windowed (``window_px``) local correlation; about 0 where the
-        follow-up shows something else (covered, out of frame, changed shape).
+        ``ncc`` minus its mean when the follow-up is moved by ``shift_px``
+        (working-scale px): a true alignment of textured skin peaks sharply,
+        a false one is flat.
+    local : ndarray (h, w) float32
+        Gaussian-windowed (``window_px``, full-resolution px) local
+        correlation on the bounding box of ``mask`` at full resolution; about
+        0 where the follow-up shows something else (covered, out of frame,
+        changed shape).
+    origin : (x, y)
+        Baseline pixel of ``local[0, 0]``.
     """
-    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-    fb = feature_image(baseline[y:y + h, x:x + w])
-    m = mask[y:y + h, x:x + w]
-    fol = feature_image(followup)
+    box = _mask_box(mask, offset)
+    if level is None:
+        level = _make_level(baseline, followup, mask, box, matrix, scale, offset)
+    fb = level.base
+    m = level.mask > 0
+    fol = level.follow
+    hl, wl = fb.shape
 
     def warp_features(mat):
-        crop = _translate(-x, -y) @ mat
-        out = cv2.warpPerspective(fol, crop, (w, h), flags=cv2.INTER_LINEAR,
+        # level baseline px -> level follow-up px
+        crop = level.to_level_b @ mat @ np.linalg.inv(level.to_level_f)
+        out = cv2.warpPerspective(fol, crop, (wl, hl), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
         inside = np.isfinite(out)
         return np.nan_to_num(out), inside
@@ -385,16 +443,34 @@ def texture_agreement(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarr
     ff, inside = warp_features(matrix)
     ncc = _masked_ncc(fb, ff, m & inside)
     shifted = []
+    to_full = np.linalg.inv(level.to_level_b)
     for dx, dy in ((shift_px, 0), (-shift_px, 0), (0, shift_px), (0, -shift_px)):
-        fs, ins = warp_features(_translate(dx, dy) @ matrix)
+        moved = to_full @ _translate(dx, dy) @ level.to_level_b @ matrix
+        fs, ins = warp_features(moved)
         shifted.append(_masked_ncc(fb, fs, m & ins))
     wm = (m & inside).astype(np.float32)
-    blur = lambda a: cv2.GaussianBlur(a, (0, 0), window_px)  # noqa: E731
-    num = blur(fb * ff * wm)
-    den = np.sqrt(blur(fb * fb * wm) * blur(ff * ff * wm)) + 1e-6
-    local = np.zeros(mask.shape, np.float32)
-    local[y:y + h, x:x + w] = np.where(wm > 0, num / den, 0.0)
-    return ncc, ncc - float(np.mean(shifted)), local
+    sigma = max(window_px * scale, 0.5)
+    fbw = fb * wm
+    ffw = ff * wm
+    products = [fbw * ff, fbw * fb, ffw * ff]
+    # The window is wide (a tenth of the eye distance): blur the products on a grid
+    # ``step`` times coarser (area average first) with a ≥ 4 px sigma, not at level px.
+    step = max(1, int(sigma // 4))
+    to_small = np.eye(3)
+    if step > 1:
+        size = (max(1, int(round(wl / step))), max(1, int(round(hl / step))))
+        products = [cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in products]
+        sx, sy = size[0] / wl, size[1] / hl
+        to_small = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1.0]])
+        sigma = float(np.sqrt(max(sigma * sigma / (step * step) - 1.0 / 12.0, 0.25)))
+    num, bb, fff = (cv2.GaussianBlur(p, (0, 0), sigma) for p in products)
+    local_small = (num / (np.sqrt(np.maximum(bb * fff, 0.0)) + 1e-6)).astype(np.float32)
+    # box px -> level px -> small px: resample onto the box's full-resolution grid
+    x, y, w, h = box
+    to_grid = (to_small @ level.to_level_b @ _translate(x, y))[:2]
+    local = cv2.warpAffine(local_small, to_grid, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return ncc, ncc - float(np.mean(shifted)), local, (x, y)
 
 
 # ---------------------------------------------------------------------- local flow
@@ -492,11 +568,15 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
     matrix, method, reasons = m_landmarks, "landmarks", []
     checks: dict = {}
     iod = max(bface.interocular_px, 1.0)
-    mask = refinement_mask(base, bface, bregions)
+    mask, mrows, mcols = refinement_mask_crop(base, bface, bregions)
+    offset = (mcols.start, mrows.start)
+    face_w = float(np.ptp(bface.points[:, 0]))
+    scale = pyramid_scales(face_w)[-1]
+    levels: list = []
     if refine:
         try:
-            face_w = float(np.ptp(bface.points[:, 0]))
-            m_refined, checks["ecc"] = refine_ecc(base, fol, mask, m_landmarks, face_w)
+            m_refined, checks["ecc"] = refine_ecc(base, fol, mask, m_landmarks, face_w, offset,
+                                                  levels=levels)
             disagree = np.linalg.norm(
                 apply_matrix(m_refined, fface.points[list(STABLE_LANDMARKS)])
                 - apply_matrix(m_landmarks, fface.points[list(STABLE_LANDMARKS)]), axis=1)
@@ -515,13 +595,38 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
 
     shape = base.shape[:2]
     warped = warp_image(fol, matrix, shape)
-    fskin_in_base = cv2.warpPerspective(fregions["whole_face"].astype(np.uint8) * 255, matrix,
-                                        (shape[1], shape[0]), flags=cv2.INTER_LINEAR) >= 128
     residual = landmark_residual(matrix, bface, fface)
-    ncc, drop, local_ncc = texture_agreement(base, fol, mask, matrix, LOCAL_WINDOW_IOD * iod)
-    agree = local_ncc > max(MIN_LOCAL_NCC, LOCAL_NCC_FRACTION * ncc)
-    valid = bregions["whole_face"] & fskin_in_base & (agree if method != "landmarks" else True)
-    coverage = float(valid.sum()) / max(int(bregions["whole_face"].sum()), 1)
+    try:
+        ncc, drop, local_ncc, (lx, ly) = texture_agreement(
+            base, fol, mask, matrix, LOCAL_WINDOW_IOD * iod, offset=offset, scale=scale,
+            level=levels[-1][1] if levels else None)
+    except AlignmentError:  # the baseline face maps outside the follow-up
+        ncc, drop, local_ncc, (lx, ly) = 0.0, 0.0, np.zeros((1, 1), np.float32), (0, 0)
+    # Everything below lives on the baseline's whole-face box.
+    brows, bcols = bregions.box
+    bskin = bregions.crop("whole_face")
+    bx0, by0 = bcols.start, brows.start
+    bh, bw = bskin.shape
+    frows, fcols = fregions.box
+    fskin = fregions.crop("whole_face").view(np.uint8) * np.uint8(255)
+    to_box = _translate(-bx0, -by0) @ matrix @ _translate(fcols.start, frows.start)
+    fskin_in_base = cv2.warpPerspective(fskin, to_box, (bw, bh), flags=cv2.INTER_LINEAR) >= 128
+    valid_box = bskin & fskin_in_base
+    if method != "landmarks":
+        thr = max(MIN_LOCAL_NCC, LOCAL_NCC_FRACTION * ncc)
+        agree = np.zeros((bh, bw), bool)
+        # local_ncc covers baseline px [lx, lx + w) × [ly, ly + h)
+        ax0, ay0 = max(lx, bx0), max(ly, by0)
+        ax1 = min(lx + local_ncc.shape[1], bx0 + bw)
+        ay1 = min(ly + local_ncc.shape[0], by0 + bh)
+        if ax1 > ax0 and ay1 > ay0:
+            agree[ay0 - by0:ay1 - by0, ax0 - bx0:ax1 - bx0] = \
+                local_ncc[ay0 - ly:ay1 - ly, ax0 - lx:ax1 - lx] > thr
+        valid_box &= agree
+    del local_ncc
+    valid = np.zeros(shape, bool)
+    valid[brows, bcols] = valid_box
+    coverage = float(np.count_nonzero(valid_box)) / max(int(np.count_nonzero(bskin)), 1)
     checks.update(residual_iod=round(residual / iod, 4), ncc_peak_drop=round(drop, 4),
                   skin_coverage=round(coverage, 4))
 

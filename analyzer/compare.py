@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .regions import RegionMasks
@@ -82,29 +83,49 @@ class Comparison:
         return asdict(self)
 
 
-def common_regions(baseline_regions: RegionMasks, followup_skin: np.ndarray, valid: np.ndarray,
-                   matrix: np.ndarray) -> tuple[RegionMasks, RegionMasks]:
+def common_regions(baseline_regions: RegionMasks, followup_skin: np.ndarray | RegionMasks,
+                   valid: np.ndarray, matrix: np.ndarray) -> tuple[RegionMasks, RegionMasks]:
     """Region masks on skin seen in both photos, in each photo's own pixels.
 
     Parameters
     ----------
     baseline_regions : RegionMasks
         Regions of the baseline photo (baseline pixels).
-    followup_skin : ndarray of bool
-        Whole-face skin mask of the follow-up (follow-up pixels).
+    followup_skin : RegionMasks or ndarray of bool
+        The follow-up's regions (their ``whole_face`` is used) or its
+        whole-face skin mask (follow-up pixels).
     valid : ndarray of bool
         Baseline-frame mask of pixels whose follow-up counterpart is skin.
     matrix : ndarray (3, 3)
         Follow-up pixel → baseline pixel.
-    """
-    from .align import warp_mask
 
+    Work is done on the baseline's and the follow-up's face boxes only; the
+    returned masks are kept as crops of those boxes.
+    """
+    if isinstance(followup_skin, RegionMasks):
+        fshape = followup_skin.shape
+        frows, fcols = followup_skin.box
+        fskin = followup_skin.crop("whole_face")
+    else:
+        fshape = followup_skin.shape[:2]
+        frows, fcols = slice(0, fshape[0]), slice(0, fshape[1])
+        fskin = followup_skin
+    brows, bcols = baseline_regions.box
+    bvalid = valid[brows, bcols]
+    fh, fw = fskin.shape
+    # follow-up box px -> baseline box px (used as an inverse map: dst = follow-up box)
+    m = (np.array([[1.0, 0, -bcols.start], [0, 1.0, -brows.start], [0, 0, 1.0]])
+         @ np.asarray(matrix, np.float64)
+         @ np.array([[1.0, 0, fcols.start], [0, 1.0, frows.start], [0, 0, 1.0]]))
     base, follow = {}, {}
     for name in baseline_regions.names():
-        b = baseline_regions[name] & valid
-        f = warp_mask(b, matrix, followup_skin.shape) & followup_skin
-        base[name], follow[name] = b, f
-    return RegionMasks(base), RegionMasks(follow)
+        b = baseline_regions.crop(name) & bvalid
+        warped = cv2.warpPerspective(b.view(np.uint8) * np.uint8(255), m, (fw, fh),
+                                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        base[name], follow[name] = b, (warped >= 128) & fskin
+    return (RegionMasks.from_crops(base, brows, bcols, baseline_regions.shape),
+            RegionMasks.from_crops(follow, frows, fcols, fshape))
 
 
 def _index(metrics: list[dict]) -> dict[str, dict]:
@@ -126,9 +147,9 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
 
     mdc = load_mdc() if mdc is None else mdc
     al = align(baseline.photo.pixels, followup.photo.pixels, baseline_face=baseline.face,
-               followup_face=followup.face, baseline_regions=baseline.regions, local=local)
-    base_masks, follow_masks = common_regions(
-        baseline.regions, followup.regions["whole_face"], al.valid, al.matrix)
+               followup_face=followup.face, baseline_regions=baseline.regions,
+               followup_regions=followup.regions, local=local)
+    base_masks, follow_masks = common_regions(baseline.regions, followup.regions, al.valid, al.matrix)
     b_metrics, b_summary, b_warn = measure_all(baseline.photo.pixels, base_masks, baseline.face)
     # The follow-up's background is mapped onto the baseline's illuminant, which
     # also equalises exposure; the skin itself is never used to normalise colour.

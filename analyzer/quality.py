@@ -63,6 +63,12 @@ def sharpness(rgb: np.ndarray, skin: np.ndarray, interocular_px: float) -> float
     so the ratio falls with blur whatever the camera distance.
     """
     factor = 256.0 / max(interocular_px, 1.0)
+    if skin.any():  # only the skin's bounding box (grown by a margin) is needed
+        x, y, w, h = cv2.boundingRect(skin.view(np.uint8) if skin.dtype == bool else skin.astype(np.uint8))
+        pad = int(np.ceil(16.0 / factor))
+        x0, y0 = max(x - pad, 0), max(y - pad, 0)
+        x1, y1 = min(x + w + pad, skin.shape[1]), min(y + h + pad, skin.shape[0])
+        rgb, skin = rgb[y0:y1, x0:x1], skin[y0:y1, x0:x1]
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
     small = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=interp)
@@ -98,7 +104,10 @@ def colour_cast(rgb: np.ndarray, face_points: np.ndarray) -> float:
 def assess(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks) -> list[QualityItem]:
     """Run every capture-quality check on one photo."""
     items: list[QualityItem] = []
-    skin = regions["whole_face"]
+    # Work on the regions' face box: every mask is False outside it.
+    rows, cols = regions.box
+    box_rgb = rgb[rows, cols]
+    skin = regions.crop("whole_face")
     width = face.box[2]
     items.append(QualityItem(
         "face_size", float(width), "px", _grade_low(width, FACE_WIDTH_PX),
@@ -117,15 +126,20 @@ def assess(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks) -> list[Q
             "roll": "keep the head upright (eyes level)",
         }[axis] if status != "pass" else "ok"
         items.append(QualityItem(f"head_{axis}", round(angle, 2), "degrees", status, advice))
-    sharp = sharpness(rgb, skin, face.interocular_px)
+    sharp = sharpness(box_rgb, skin, face.interocular_px)
     items.append(QualityItem(
         "sharpness", round(sharp, 4), "ratio", _grade_low(sharp, BLUR_SHARPNESS),
         "the skin is blurred: hold the camera still, focus on the face, use more light"
         if sharp < BLUR_SHARPNESS[0] else "ok"))
     # Clipping is judged on the whole face outline: the skin mask itself drops highlights.
-    outline = regions.candidate if regions.candidate is not None else skin
-    px = rgb[outline]
-    clipped = float(((px >= 250).any(axis=1) | (px <= 5).all(axis=1)).mean()) if len(px) else 1.0
+    outline = regions.candidate_crop()
+    outline = outline if outline is not None else skin
+    n_outline = int(np.count_nonzero(outline))
+    # a pixel is clipped when any channel is >= 250 or all are <= 5 (its max channel decides)
+    brightest = cv2.max(cv2.max(box_rgb[..., 0], box_rgb[..., 1]), box_rgb[..., 2])
+    clip = cv2.LUT(brightest, ((np.arange(256) >= 250) | (np.arange(256) <= 5)).astype(np.uint8))
+    clipped = float(np.count_nonzero(clip.view(bool) & outline)) / n_outline if n_outline else 1.0
+    px = box_rgb[outline]
     items.append(QualityItem(
         "clipped_skin", round(clipped, 4), "fraction", _grade_high(clipped, CLIPPED_FRACTION),
         "parts of the skin are over- or under-exposed: lower the exposure or soften the light"

@@ -10,7 +10,7 @@ colour distribution of the face (hair, glasses, fabric).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 import cv2
 import numpy as np
@@ -59,21 +59,100 @@ TEXTURE_LINE_REGIONS = ("forehead", "right_under_eye", "left_under_eye", "perior
 PORE_REGIONS = ("right_cheek", "left_cheek", "nose")
 
 
-@dataclass(frozen=True)
-class RegionMasks:
-    """Boolean masks (H, W) per region name, plus ``skin`` for the whole face."""
+class _CroppedMasks(Mapping):
+    """Full-size boolean masks stored as crops of one box; materialised on access.
 
-    masks: dict[str, np.ndarray]
-    expected_px: dict[str, int] = field(default_factory=dict)
-    candidate: np.ndarray | None = None  # face outline minus features, before colour checks
+    ``m[name]`` returns a new full-size ``(H, W)`` bool array (the crop pasted
+    into zeros), so callers that modify it do not change the stored mask.
+    """
+
+    def __init__(self, crops: dict[str, np.ndarray], rows: slice, cols: slice,
+                 shape: tuple[int, int]):
+        self.crops, self.rows, self.cols, self.shape = crops, rows, cols, tuple(shape[:2])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        out = np.zeros(self.shape, bool)
+        out[self.rows, self.cols] = self.crops[name]
+        return out
+
+    def __iter__(self):
+        return iter(self.crops)
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+
+class RegionMasks:
+    """Boolean masks (H, W) per region name, plus ``whole_face`` for the whole-face skin.
+
+    ``regions[name]`` is always a full-size bool mask.  Masks built by
+    :func:`build_regions` are stored as crops of the face box (a 12 MP photo
+    is mostly background) and pasted into a full-size array on access; use
+    :meth:`crop` to work on the face box without materialising anything.
+    """
+
+    def __init__(self, masks: dict[str, np.ndarray] | _CroppedMasks,
+                 expected_px: dict[str, int] | None = None, candidate: np.ndarray | None = None):
+        self.masks = masks
+        self.expected_px = dict(expected_px or {})
+        self._candidate = candidate
+
+    @classmethod
+    def from_crops(cls, crops: dict[str, np.ndarray], rows: slice, cols: slice,
+                   shape: tuple[int, int], expected_px: dict[str, int] | None = None,
+                   candidate_crop: np.ndarray | None = None) -> "RegionMasks":
+        """Masks given on the box ``(rows, cols)`` of an image of ``shape``."""
+        out = cls(_CroppedMasks(crops, rows, cols, shape), expected_px)
+        out._candidate_crop = candidate_crop
+        return out
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        if isinstance(self.masks, _CroppedMasks):
+            return self.masks.shape
+        return next(iter(self.masks.values())).shape[:2]
+
+    @property
+    def box(self) -> tuple[slice, slice]:
+        """``(rows, cols)`` outside of which every mask is False (whole image if unknown)."""
+        if isinstance(self.masks, _CroppedMasks):
+            return self.masks.rows, self.masks.cols
+        h, w = self.shape
+        return slice(0, h), slice(0, w)
+
+    def crop(self, name: str) -> np.ndarray:
+        """The mask ``name`` on :attr:`box` (a view; do not modify)."""
+        if isinstance(self.masks, _CroppedMasks):
+            return self.masks.crops[name]
+        rows, cols = self.box
+        return self.masks[name][rows, cols]
+
+    @property
+    def candidate(self) -> np.ndarray | None:
+        """Face outline minus features, before colour checks (full size)."""
+        if self._candidate is None and getattr(self, "_candidate_crop", None) is not None:
+            out = np.zeros(self.shape, bool)
+            rows, cols = self.box
+            out[rows, cols] = self._candidate_crop
+            return out
+        return self._candidate
+
+    def candidate_crop(self) -> np.ndarray | None:
+        """:attr:`candidate` on :attr:`box`."""
+        if getattr(self, "_candidate_crop", None) is not None:
+            return self._candidate_crop
+        if self._candidate is None:
+            return None
+        rows, cols = self.box
+        return self._candidate[rows, cols]
 
     def visible_fraction(self) -> dict[str, float]:
         """Share of each region's outline (minus eyes, brows, lips, nostrils) that is skin."""
-        return {n: (float(self.masks[n].sum()) / e if e else 0.0)
+        return {n: (float(np.count_nonzero(self.crop(n))) / e if e else 0.0)
                 for n, e in self.expected_px.items()}
 
     def area_px(self) -> dict[str, int]:
-        return {name: int(m.sum()) for name, m in self.masks.items()}
+        return {name: int(np.count_nonzero(self.crop(name))) for name in self.masks}
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.masks[name]
@@ -95,15 +174,39 @@ def polygon_mask(points: np.ndarray, indices: tuple[int, ...], shape: tuple[int,
 
 def feature_exclusion(points: np.ndarray, shape: tuple[int, int], margin_px: float) -> np.ndarray:
     """Eyes, brows, lips and nostrils, dilated by ``margin_px``: never skin."""
-    excl = np.zeros(shape, bool)
-    for poly in (RIGHT_EYE, LEFT_EYE, RIGHT_BROW, LEFT_BROW, LIPS, NOSTRILS_RIGHT, NOSTRILS_LEFT):
-        hull = cv2.convexHull(np.round(points[list(poly)] * 16).astype(np.int32))
-        m = np.zeros(shape, np.uint8)
-        cv2.fillConvexPoly(m, hull, 1, shift=4)
-        excl |= m.astype(bool)
+    # Each feature is filled and dilated on its own box (grown by the margin):
+    # the union of dilations is the dilation of the union, at a fraction of the cost.
+    h, w = shape[:2]
     k = max(1, int(round(margin_px)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
-    return cv2.dilate(excl.astype(np.uint8), kernel).astype(bool)
+    excl = np.zeros((h, w), np.uint8)
+    for poly in (RIGHT_EYE, LEFT_EYE, RIGHT_BROW, LEFT_BROW, LIPS, NOSTRILS_RIGHT, NOSTRILS_LEFT):
+        hull = cv2.convexHull(np.round(points[list(poly)] * 16).astype(np.int32))
+        lo = hull.reshape(-1, 2).min(axis=0) // 16 - k - 2
+        hi = hull.reshape(-1, 2).max(axis=0) // 16 + k + 3
+        x0, y0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
+        x1, y1 = min(int(hi[0]), w), min(int(hi[1]), h)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        # pad by k on every side so the dilation near the box edge sees the image border as zeros
+        m = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillConvexPoly(m, hull - np.array([x0 * 16, y0 * 16], np.int32), 1, shift=4)
+        excl[y0:y1, x0:x1] |= cv2.dilate(m, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return excl.view(bool)
+
+
+def _hist_kth(hist: np.ndarray, values: np.ndarray, k: int) -> float:
+    """The ``k``-th smallest (0-based) of a sample given as ``hist`` counts of sorted ``values``."""
+    return float(values[np.searchsorted(np.cumsum(hist), k, side="right")])
+
+
+def _hist_median(hist: np.ndarray, values: np.ndarray | None = None) -> float:
+    """``np.median`` of the sample whose counts per (ascending) value are ``hist``."""
+    values = np.arange(len(hist), dtype=np.float64) if values is None else values
+    n = int(hist.sum())
+    if n % 2:
+        return _hist_kth(hist, values, n // 2)
+    return 0.5 * (_hist_kth(hist, values, n // 2 - 1) + _hist_kth(hist, values, n // 2))
 
 
 def skin_colour_outliers(rgb: np.ndarray, candidate: np.ndarray, max_distance: float = 5.0) -> np.ndarray:
@@ -114,19 +217,39 @@ def skin_colour_outliers(rgb: np.ndarray, candidate: np.ndarray, max_distance: f
     (glasses, fabric: a robust median/MAD distance in a*, b*) or specular.
     Thresholds are loose on purpose so that red and brown skin lesions (which
     we measure) stay in the mask.
+
+    8-bit Lab and HSV take 256 values per channel, so the medians come from
+    histograms and every decision is a look-up table (exact, no float images).
     """
-    if candidate.sum() < 50:
+    if np.count_nonzero(candidate) < 50:
         return np.zeros(candidate.shape, bool)
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
-    sample = lab[candidate]
-    med = np.median(sample, axis=0)
-    mad = np.median(np.abs(sample - med), axis=0) * 1.4826 + np.array([2.0, 1.5, 1.5])
-    z = np.abs(lab - med) / mad
-    dark_or_foreign = lab[..., 0] < 0.5 * med[0]                        # hair, shadows
-    chroma_far = np.hypot(z[..., 1], z[..., 2]) > 2.5 * max_distance   # glasses, fabric
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    sel = candidate.view(np.uint8) if candidate.dtype == bool else candidate.astype(np.uint8)
+    levels = np.arange(256, dtype=np.float64)
+    med, mad = np.zeros(3), np.zeros(3)
+    planes = cv2.split(lab)
+    for c, plane in enumerate(planes):
+        hist = cv2.calcHist([plane], [0], sel, [256], [0, 256]).ravel().astype(np.int64)
+        med[c] = _hist_median(hist)
+        dist = np.abs(levels - med[c])
+        order = np.argsort(dist, kind="stable")
+        mad[c] = _hist_median(hist[order], dist[order])
+    mad = mad * 1.4826 + np.array([2.0, 1.5, 1.5])
+    dark = (levels < 0.5 * med[0]).astype(np.uint8)                    # hair, shadows
+    za = np.abs(levels - med[1]) / mad[1]
+    zb = np.abs(levels - med[2]) / mad[2]
+    chroma = (np.hypot(za[:, None], zb[None, :]) > 2.5 * max_distance)  # glasses, fabric
+    v = levels[:, None]
+    s_ = levels[None, :]
+    specular = (v >= 250) | ((v > 235) & (s_ < 25))
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
-    specular = (hsv[..., 2] >= 250) | ((hsv[..., 2] > 235) & (hsv[..., 1] < 25))
-    return (dark_or_foreign | chroma_far | specular) & candidate
+    ab = (planes[1].astype(np.uint16) << 8) | planes[2]
+    vs = (hsv[..., 2].astype(np.uint16) << 8) | hsv[..., 1]
+    out = cv2.LUT(planes[0], dark).view(bool)
+    out |= chroma.ravel()[ab]
+    out |= specular.ravel()[vs]
+    out &= candidate
+    return out
 
 
 def face_crop(points: np.ndarray, shape: tuple[int, int], margin: float) -> tuple[slice, slice]:
@@ -143,23 +266,19 @@ def build_regions(rgb: np.ndarray, face: FaceLandmarks) -> RegionMasks:
     ``skin`` mask, so eyes, lips, nostrils, hair and highlights are never in
     any region.  Regions do not overlap (later table entries lose overlap).
     The work is done on the face's bounding box (a 12 MP photo has ten times
-    more background than face) and pasted into full-size masks.
+    more background than face) and the masks are kept as crops of that box
+    (``regions[name]`` still returns a full-size mask).
     """
     shape = rgb.shape[:2]
     margin = 0.1 * face.interocular_px
     rows, cols = face_crop(face.points, shape, margin)
-    crop = np.ascontiguousarray(rgb[rows, cols])
+    crop = rgb[rows, cols]
     pts = face.points - np.array([cols.start, rows.start], np.float32)
     cshape = crop.shape[:2]
     oval = polygon_mask(pts, SKIN_OUTLINE, cshape)
     excl = feature_exclusion(pts, cshape, margin_px=0.04 * face.interocular_px)
     candidate = oval & ~excl
     skin = candidate & ~skin_colour_outliers(crop, candidate)
-
-    def full(mask: np.ndarray) -> np.ndarray:
-        out = np.zeros(shape, bool)
-        out[rows, cols] = mask
-        return out
 
     masks: dict[str, np.ndarray] = {}
     expected: dict[str, int] = {}
@@ -168,11 +287,11 @@ def build_regions(rgb: np.ndarray, face: FaceLandmarks) -> RegionMasks:
         outline = polygon_mask(pts, poly, cshape) & ~taken
         m = outline & skin
         taken |= m
-        masks[name] = full(m)
-        expected[name] = int((outline & ~excl).sum())
-    masks["whole_face"] = full(skin)
-    expected["whole_face"] = int(candidate.sum())
-    return RegionMasks(masks, expected, full(candidate))
+        masks[name] = m
+        expected[name] = int(np.count_nonzero(outline & ~excl))
+    masks["whole_face"] = skin
+    expected["whole_face"] = int(np.count_nonzero(candidate))
+    return RegionMasks.from_crops(masks, rows, cols, shape, expected, candidate)
 
 
 REGION_COLOURS = {
