@@ -150,12 +150,22 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
                followup_face=followup.face, baseline_regions=baseline.regions,
                followup_regions=followup.regions, local=local)
     base_masks, follow_masks = common_regions(baseline.regions, followup.regions, al.valid, al.matrix)
-    b_metrics, b_summary, b_warn = measure_all(baseline.photo.pixels, base_masks, baseline.face)
+    # The analyses' colour corrections are reused (same photo, same face: the same
+    # correction), so the colour checker is not searched for again.
+    b_metrics, b_summary, b_warn = measure_all(baseline.photo.pixels, base_masks, baseline.face,
+                                               correction=getattr(baseline, "correction", None))
     # The follow-up's background is mapped onto the baseline's illuminant, which
     # also equalises exposure; the skin itself is never used to normalise colour.
     reference = (b_summary.get("colour") or {}).get("illuminant")
+    f_corr = getattr(followup, "correction", None)
+    if f_corr is not None and getattr(f_corr, "source", None) != "colorchecker":
+        # no usable checker in the follow-up (its analysis looked): map onto the reference
+        from .colour import colour_correction
+
+        f_corr = colour_correction(followup.photo.pixels, followup.face, illuminant=reference,
+                                   use_checker=False)
     f_metrics, f_summary, f_warn = measure_all(followup.photo.pixels, follow_masks, followup.face,
-                                               illuminant=reference)
+                                               illuminant=reference, correction=f_corr)
 
     delta = {}
     for key in SUMMARY_KEYS:

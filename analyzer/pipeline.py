@@ -45,6 +45,9 @@ class AnalysedPhoto:
     face: FaceLandmarks
     regions: RegionMasks
     result: Analysis
+    # The colour correction the metrics used (analyzer.colour.ColourCorrection):
+    # compare reuses it instead of detecting the colour checker again.
+    correction: object | None = None
 
 
 def analyse_pixels(rgb: np.ndarray, info: CaptureInfo | None = None,
@@ -58,9 +61,11 @@ def analyse_pixels(rgb: np.ndarray, info: CaptureInfo | None = None,
     face = get_landmarker(settings.model_path).detect(rgb)
     regions = build_regions(rgb, face)
     items = quality_mod.assess(rgb, face, regions)
+    from . import colour
     from .metrics import measure_all  # metrics depend on regions; imported lazily
 
-    metrics, summary, metric_warnings = measure_all(rgb, regions, face)
+    correction = colour.colour_correction(rgb, face)
+    metrics, summary, metric_warnings = measure_all(rgb, regions, face, correction=correction)
     x, y, w, h = face.box
     warnings = [f"{i.name}: {i.advice}" for i in items if i.status != "pass"] + metric_warnings
     result = Analysis(
@@ -80,7 +85,8 @@ def analyse_pixels(rgb: np.ndarray, info: CaptureInfo | None = None,
         settings={"max_pixels": settings.max_pixels, "max_file_bytes": settings.max_file_bytes,
                   "model": str(settings.model_path or "bundled")},
     )
-    return AnalysedPhoto(photo=Photo(rgb, info), face=face, regions=regions, result=result)
+    return AnalysedPhoto(photo=Photo(rgb, info), face=face, regions=regions, result=result,
+                         correction=correction)
 
 
 def analyze(source: str | Path | bytes, settings: Settings | None = None) -> AnalysedPhoto:
