@@ -153,3 +153,37 @@ def test_to_dict_and_overlay(pair):
     over = write_overlay(b, res)
     assert over.dtype == np.uint8 and over.ndim == 3 and over.shape[2] == 3
     assert over.shape[1] > over.shape[0]  # two panels side by side
+
+
+def test_given_regions_and_large_photos_keep_the_result(pair):
+    """Regions passed in give the same alignment; a 3× photo aligns on the same working scale."""
+    import cv2
+
+    from analyzer.compare import common_regions
+    from analyzer.face import get_landmarker
+    from analyzer.regions import build_regions
+
+    b, f, true, res = pair
+    lm = get_landmarker()
+    bf, ff = lm.detect(b), lm.detect(f)
+    br, fr = build_regions(b, bf), build_regions(f, ff)
+    given = align(b, f, baseline_face=bf, followup_face=ff, baseline_regions=br, followup_regions=fr)
+    np.testing.assert_allclose(given.matrix, res.matrix, atol=1e-9)
+    np.testing.assert_array_equal(given.valid, res.valid)
+    # common regions on the face boxes equal the full-size computation
+    base_c, follow_c = common_regions(br, fr, given.valid, given.matrix)
+    base_f, follow_f = common_regions(br, fr["whole_face"], given.valid, given.matrix)
+    for name in br.names():
+        np.testing.assert_array_equal(base_c[name], base_f[name])
+        np.testing.assert_array_equal(follow_c[name], follow_f[name])
+        np.testing.assert_array_equal(follow_c[name], warp_mask(br[name] & given.valid, given.matrix,
+                                                                f.shape) & fr["whole_face"])
+    # three times the resolution (face ~1100 px > FINE_FACE_PX): working scale < 1, the matrix scales
+    b2 = cv2.resize(b, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    f2 = cv2.resize(f, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    big = align(b2, f2)
+    s = np.array([[3.0, 0, 1.0], [0, 3.0, 1.0], [0, 0, 1.0]])
+    # (an upscaled photo has no texture at its own pixel scale, so only geometry is checked)
+    assert corner_error(np.linalg.inv(s) @ big.matrix @ s, true, b.shape) < 0.5
+    assert big.valid.shape == b2.shape[:2]
+    assert big.checks["skin_coverage"] > 0.75

@@ -119,3 +119,71 @@ def test_occluded_region_detected(face_rgb, landmarker):
     covered[cheek] = (20, 20, 25)  # a dark hand or hair over the cheek
     items = {i.name: i for i in assess(covered, face, build_regions(covered, face))}
     assert items["visible_left_cheek"].status == "fail"
+
+
+def _reference_colour_outliers(rgb, candidate, max_distance=5.0):
+    """The float Lab/HSV formulation the look-up-table version must reproduce exactly."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    sample = lab[candidate]
+    med = np.median(sample, axis=0)
+    mad = np.median(np.abs(sample - med), axis=0) * 1.4826 + np.array([2.0, 1.5, 1.5])
+    z = np.abs(lab - med) / mad
+    dark = lab[..., 0] < 0.5 * med[0]
+    chroma = np.hypot(z[..., 1], z[..., 2]) > 2.5 * max_distance
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    specular = (hsv[..., 2] >= 250) | ((hsv[..., 2] > 235) & (hsv[..., 1] < 25))
+    return (dark | chroma | specular) & candidate
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_skin_colour_outliers_match_float_reference(seed):
+    from analyzer.regions import skin_colour_outliers
+
+    rng = np.random.default_rng(seed)
+    rgb = np.clip(rng.normal([180, 130, 110], [25, 15, 15], (300, 400, 3)), 0, 255).astype(np.uint8)
+    rgb[:80] = rng.integers(0, 256, (80, 400, 3), dtype=np.uint8)  # hair, fabric, highlights
+    candidate = rng.random((300, 400)) < 0.3 + 0.2 * seed
+    np.testing.assert_array_equal(skin_colour_outliers(rgb, candidate),
+                                  _reference_colour_outliers(rgb, candidate))
+
+
+def test_feature_exclusion_matches_whole_image_dilation(face_rgb, landmarker):
+    from analyzer.regions import (LEFT_BROW, NOSTRILS_LEFT, NOSTRILS_RIGHT, RIGHT_BROW,
+                                  feature_exclusion)
+
+    face = landmarker.detect(face_rgb)
+    shape = face_rgb.shape[:2]
+    for margin in (3.2, 15.0):
+        excl = np.zeros(shape, np.uint8)
+        for poly in (RIGHT_EYE, LEFT_EYE, RIGHT_BROW, LEFT_BROW, LIPS, NOSTRILS_RIGHT, NOSTRILS_LEFT):
+            hull = cv2.convexHull(np.round(face.points[list(poly)] * 16).astype(np.int32))
+            cv2.fillConvexPoly(excl, hull, 1, shift=4)
+        k = max(1, int(round(margin)))
+        ref = cv2.dilate(excl, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+        np.testing.assert_array_equal(feature_exclusion(face.points, shape, margin), ref.astype(bool))
+
+
+def test_region_masks_kept_as_crops_behave_like_full_masks(face_rgb, landmarker):
+    from analyzer.regions import RegionMasks
+
+    face = landmarker.detect(face_rgb)
+    regions = build_regions(face_rgb, face)
+    rows, cols = regions.box
+    assert regions.shape == face_rgb.shape[:2]
+    full = {name: regions[name] for name in regions.names()}
+    plain = RegionMasks(full, regions.expected_px, regions.candidate)
+    for name, m in full.items():
+        assert m.shape == face_rgb.shape[:2] and m.dtype == bool
+        assert not m.any() or (m[rows, cols].sum() == m.sum())  # nothing outside the box
+        np.testing.assert_array_equal(regions.crop(name), m[rows, cols])
+        fresh = regions[name]
+        fresh[:] = True  # a returned mask is a copy: changing it changes nothing stored
+        assert not regions[name].all()
+    assert regions.area_px() == plain.area_px()
+    assert regions.visible_fraction() == plain.visible_fraction()
+    np.testing.assert_array_equal(regions.candidate[rows, cols], regions.candidate_crop())
+    assert regions.candidate.sum() == regions.candidate_crop().sum()
+    assert set(regions.masks) == set(full) and regions.masks.get("nose") is not None
+    q1 = {i.name: i.value for i in assess(face_rgb, face, regions)}
+    q2 = {i.name: i.value for i in assess(face_rgb, face, plain)}
+    assert q1 == q2
