@@ -192,6 +192,10 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     flags = []
     if not al.ok:
         flags.append(f"alignment: {al.reason}")
+    calibrated_with = mdc.get("provenance", {}).get("algorithm_version")
+    if calibrated_with and calibrated_with != ALGORITHM_VERSION:
+        flags.append(f"noise calibration (MDC) was measured with algorithm {calibrated_with}, "
+                     f"not {ALGORITHM_VERSION}: re-run benchmarks/accuracy.py --write-mdc")
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
         flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "
                      "is expected after the procedure and is not a trend")

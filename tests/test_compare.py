@@ -53,3 +53,15 @@ def test_compare_cli_missing_followup(tmp_path):
                            str(COURSE / "2026-03-02_baseline.jpg"), str(tmp_path / "none.jpg")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "file not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_shipped_mdc_matches_algorithm_version():
+    """The shipped noise calibration was measured with the current algorithm."""
+    from analyzer.compare import load_mdc
+    from analyzer.version import ALGORITHM_VERSION
+
+    mdc = load_mdc()
+    assert mdc["provenance"]["algorithm_version"] == ALGORITHM_VERSION
+    assert set(mdc["summary"]) == {"texture", "redness", "pigmentation"}
+    assert all(v > 0 for v in mdc["summary"].values())
+    assert "hemoglobin_density@left_cheek" in mdc["metrics"]
