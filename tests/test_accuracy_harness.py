@@ -1,0 +1,34 @@
+"""A small version of benchmarks/accuracy.py: known changes must come back out."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+@pytest.mark.slow
+def test_small_harness_recovers_injected_redness_and_calibrates(capsys):
+    import accuracy
+
+    cases = [accuracy.Case("light", None, "none", 0.0, [], None, 900 + i, "calib") for i in range(3)]
+    cases += [accuracy.Case("light", "redness", "high", 0.25, [("redness", 0.25)], None, 950),
+              accuracy.Case("light", "redness", "high", 0.25, [("redness", 0.25)], "left_cheek", 951)]
+    results = [accuracy.run_case(c, 4.0, 0.5) for c in cases]
+    mdc = accuracy.report(results, ["light"])
+    printed = capsys.readouterr().out
+    assert "whole-face summary deltas" in printed and "alignment corner error" in printed
+    nochange = results[:3]
+    whole, regional = results[3], results[4]
+    # whole-face redness: the right sign and far above the no-change spread
+    assert whole["delta"]["redness"] > 3 * max(abs(r["delta"]["redness"]) for r in nochange)
+    assert whole["delta"]["redness"] > mdc["redness"]
+    # a left-cheek change shows in the left cheek, much more than in the right cheek
+    d = regional["metric_deltas"]
+    assert d["hemoglobin_density@left_cheek"] > 5 * abs(d["hemoglobin_density@right_cheek"])
+    # alignment against the sidecar transform
+    assert np.median([r["corner_err"] for r in results]) < 0.5
+    assert all(r["align_ok"] for r in results)
+    per_metric = accuracy.per_metric_mdc(nochange * 2)  # needs ≥ 5 values per key
+    assert per_metric["hemoglobin_density@left_cheek"] >= 0
