@@ -174,19 +174,10 @@ def is_treatment(visit) -> bool:
 
 
 def treatment_text(visit) -> str:
-    """One line: procedure, device, depth, passes, serum."""
-    if not visit.procedure:
-        return "no treatment (photo visit)"
-    bits = [visit.procedure]
-    if visit.device:
-        bits.append(visit.device)
-    if visit.needle_depth_mm is not None:
-        bits.append(f"{visit.needle_depth_mm:g} mm")
-    if visit.passes is not None:
-        bits.append(f"{visit.passes} passes")
-    if visit.serum:
-        bits.append(visit.serum)
-    return ", ".join(bits)
+    """One line: procedure, device, needle depth, passes, serum (the report's wording)."""
+    from .report.course import treatment_text as settings_line
+
+    return settings_line(visit) or "no treatment (photo visit)"
 
 
 def days_since_treatment(timeline, day: date) -> int | None:
