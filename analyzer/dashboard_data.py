@@ -426,9 +426,9 @@ def comparable_visits(timeline) -> list:
 # ------------------------------------------------------------------ plain language
 
 
-def plain_change(key: str, delta: dict | None) -> str:
+def plain_change(key: str, delta: dict | None, since: str = "your first visit") -> str:
     """A sentence for a patient about one summary change; never claims a change
-    that is not significant."""
+    that is not significant.  ``since`` names the earlier visit."""
     label = METRIC_LABELS[key]
     d = delta or {}
     status = str(d.get("status") or "not measured")
@@ -436,21 +436,21 @@ def plain_change(key: str, delta: dict | None) -> str:
     if d.get("significant") and status.startswith(("improved", "worse")) and rel is not None:
         pct = abs(100 * rel)
         direction = "lower" if rel < 0 else "higher"
-        text = f"{label} {pct:.0f} % {direction} than at your first visit"
+        text = f"{label} {pct:.0f} % {direction} than at {since}"
         if "expected" in status:
             text += " (expected shortly after a treatment, not a trend)"
         return text
     if status == "no detectable change":
-        return f"{label}: no detectable change since your first visit"
+        return f"{label}: no detectable change since {since}"
     if status == "not calibrated":
         return (f"{label}: no detectable change can be confirmed yet "
                 "(the measurement noise is not calibrated)")
     return f"{label}: could not be measured on these photos"
 
 
-def plain_summary(comparison_result: dict) -> list[str]:
+def plain_summary(comparison_result: dict, since: str = "your first visit") -> list[str]:
     delta = comparison_result.get("delta") or {}
-    return [plain_change(k, delta.get(k)) for k in SUMMARY_KEYS]
+    return [plain_change(k, delta.get(k), since) for k in SUMMARY_KEYS]
 
 
 def change_table(comparison_result: dict) -> list[dict]:

@@ -286,6 +286,8 @@ def test_plain_language_never_claims_an_insignificant_change():
     same = {"value": -0.03, "relative": -0.18, "significant": False,
             "status": "no detectable change"}
     assert dd.plain_change("redness", same) == "Redness: no detectable change since your first visit"
+    assert dd.plain_change("redness", lower, "the visit of 2026-04-13") == \
+        "Redness 18 % lower than at the visit of 2026-04-13"
     uncal = {"value": -0.03, "relative": -0.18, "significant": None, "status": "not calibrated"}
     assert "18" not in dd.plain_change("texture", uncal)
     post = {"value": 0.2, "relative": 1.2, "significant": True,

@@ -56,7 +56,9 @@ for flag in result.get("flags") or []:
 
 st.subheader("What changed")
 st.dataframe(pd.DataFrame(dd.change_table(result)), hide_index=True, key="cmp_change_table")
-for line in dd.plain_summary(result):
+since = ("your first visit" if before.id == visits[0].id
+         else f"the visit of {before.visit_date.isoformat()}")
+for line in dd.plain_summary(result, since):
     st.markdown(f"- {line}")
 
 pics = common.pair_pictures(gw, key, comp["id"], b_photo.id, f_photo.id, result)
