@@ -128,6 +128,35 @@ def common_regions(baseline_regions: RegionMasks, followup_skin: np.ndarray | Re
             RegionMasks.from_crops(follow, frows, fcols, fshape))
 
 
+CLIPPED_SRGB = 250      # a channel this bright is clipped: no chromophore can be measured there
+CLIPPED_MARGIN_MM = 0.5
+
+
+def clipped_near(rgb: np.ndarray, interocular_px: float) -> np.ndarray:
+    """Pixels within 0.5 mm of a clipped channel (sRGB ≥ 250), at image resolution."""
+    from .metrics import INTEROCULAR_MM
+
+    clipped = (rgb.max(axis=2) >= CLIPPED_SRGB).astype(np.uint8)
+    k = max(1, int(round(CLIPPED_MARGIN_MM * interocular_px / INTEROCULAR_MM)))
+    return cv2.dilate(clipped, np.ones((2 * k + 1, 2 * k + 1), np.uint8)).astype(bool)
+
+
+def measurable_exclusion(baseline, followup, matrix: np.ndarray) -> np.ndarray:
+    """Baseline-frame mask of skin clipped (or next to clipping) in *either* photo.
+
+    Exposure differs between visits, so highlights clip in different places;
+    leaving out what is clipped in one photo from *both* keeps the two
+    measurements on the same skin (otherwise a brighter retake reads as less
+    pigment where its highlights grew).
+    """
+    from .align import warp_mask
+
+    b = clipped_near(baseline.photo.pixels, baseline.face.interocular_px)
+    f = clipped_near(followup.photo.pixels, followup.face.interocular_px)
+    # warp_mask maps a mask into the frame whose pixels ``matrix`` sends into the mask's frame
+    return b | warp_mask(f, np.linalg.inv(matrix), b.shape)
+
+
 def _index(metrics: list[dict]) -> dict[str, dict]:
     return {f"{m['name']}@{m['region']}": m for m in metrics}
 
@@ -149,7 +178,8 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     al = align(baseline.photo.pixels, followup.photo.pixels, baseline_face=baseline.face,
                followup_face=followup.face, baseline_regions=baseline.regions,
                followup_regions=followup.regions, local=local)
-    base_masks, follow_masks = common_regions(baseline.regions, followup.regions, al.valid, al.matrix)
+    valid = al.valid & ~measurable_exclusion(baseline, followup, al.matrix)
+    base_masks, follow_masks = common_regions(baseline.regions, followup.regions, valid, al.matrix)
     # The analyses' colour corrections are reused (same photo, same face: the same
     # correction), so the colour checker is not searched for again.
     b_metrics, b_summary, b_warn = measure_all(baseline.photo.pixels, base_masks, baseline.face,

@@ -65,3 +65,26 @@ def test_shipped_mdc_matches_algorithm_version():
     assert set(mdc["summary"]) == {"texture", "redness", "pigmentation"}
     assert all(v > 0 for v in mdc["summary"].values())
     assert "hemoglobin_density@left_cheek" in mdc["metrics"]
+
+
+def test_clipping_in_either_photo_is_left_out_of_both():
+    """A highlight clipped only in the follow-up is excluded from the baseline's skin too,
+    at the place the transform maps it to (direction matters)."""
+    from types import SimpleNamespace
+
+    from analyzer.compare import measurable_exclusion
+
+    def photo(clip_x=None):
+        px = np.full((100, 200, 3), 150, np.uint8)
+        if clip_x is not None:
+            px[40:60, clip_x:clip_x + 20] = 255
+        return SimpleNamespace(photo=SimpleNamespace(pixels=px),
+                               face=SimpleNamespace(interocular_px=63.0))
+
+    shift = np.array([[1.0, 0, 10], [0, 1, 0], [0, 0, 1]])  # follow-up (x, y) -> baseline (x + 10, y)
+    excl = measurable_exclusion(photo(), photo(clip_x=50), shift)
+    assert excl[50, 75] and excl[50, 62]
+    assert not excl[50, 55] and not excl[50, 85] and not excl[20, 70]
+    # clipping in the baseline is excluded where it is
+    excl_b = measurable_exclusion(photo(clip_x=120), photo(), shift)
+    assert excl_b[50, 125] and not excl_b[50, 100]
