@@ -134,7 +134,7 @@ CLIPPED_MARGIN_MM = 0.5
 
 def clipped_near(rgb: np.ndarray, interocular_px: float) -> np.ndarray:
     """Pixels within 0.5 mm of a clipped channel (sRGB ≥ 250), at image resolution."""
-    from .metrics import INTEROCULAR_MM
+    from .face import INTEROCULAR_MM
 
     clipped = (rgb.max(axis=2) >= CLIPPED_SRGB).astype(np.uint8)
     k = max(1, int(round(CLIPPED_MARGIN_MM * interocular_px / INTEROCULAR_MM)))

@@ -22,6 +22,8 @@ from .errors import FaceNotFoundError, ModelError
 MODEL_PATH = Path(__file__).with_name("models") / "face_landmarker.task"
 MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 N_LANDMARKS = 478
+# Assumed adult iris-to-iris distance: the package's pixels -> millimetres scale.
+INTEROCULAR_MM = 63.0
 # Landmark indices used across the package (MediaPipe canonical face mesh).
 RIGHT_IRIS_CENTRE = 468  # subject's right eye = image left in a frontal photo
 LEFT_IRIS_CENTRE = 473

@@ -36,9 +36,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .colour import linear_to_srgb, srgb_to_linear
+from .face import INTEROCULAR_MM
+
 # Crop of skimage.data.astronaut() holding the head: (y0, y1, x0, x1).
 ASTRONAUT_HEAD = (20, 240, 120, 330)
-INTEROCULAR_MM = 63.0
 
 # Absorption directions in linear-sRGB optical density (unit vectors, R, G, B).
 # Melanin: eumelanin absorption falls as λ^-3.46 (Jacques, "Optical properties
@@ -68,18 +70,6 @@ CHANGE_KINDS = {
 ROUGH_FINE_OD, ROUGH_COARSE_OD = 0.022, 0.018
 PORE_OD, LINE_OD, SPOT_OD = 0.16, 0.10, 0.35
 PORES_PER_CM2, SPOTS_PER_10CM2 = 25.0, 4.0
-
-
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    """sRGB (0..1) to linear light, IEC 61966-2-1."""
-    x = np.asarray(x, np.float32)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    """Linear light to sRGB (0..1), IEC 61966-2-1; input clipped to [0, 1]."""
-    x = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
 
 
 def smooth_noise(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator) -> np.ndarray:

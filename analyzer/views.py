@@ -32,7 +32,6 @@ CHANGE_UNITS = {"redness": "OD", "pigmentation": "OD", "texture": "OD"}
 SMOOTH_MM = 1.5
 TEXTURE_BAND_MM = (0.3, 1.0)
 TEXTURE_WINDOW_MM = 3.0
-INTEROCULAR_MM = 63.0
 
 
 @dataclass

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from .. import colour
-from ..face import FaceLandmarks
+from ..face import INTEROCULAR_MM, FaceLandmarks
 from ..regions import RegionMasks
 from . import texture  # noqa: F401, I001  (import order = README table order)
 from . import redness  # noqa: F401
@@ -18,7 +18,6 @@ from .registry import ALL_REGIONS, REGISTRY, Metric, markdown_table, register
 __all__ = ["measure_all", "REGISTRY", "Metric", "register", "markdown_table", "ALL_REGIONS",
            "SUMMARY_METRICS", "INTEROCULAR_MM"]
 
-INTEROCULAR_MM = 63.0          # assumed iris-to-iris distance: pixels -> millimetres
 CROP_MARGIN_MM = 8.0           # context around the face box for filters and local backgrounds
 MIN_REGION_MM2 = 20.0          # smaller regions are reported missing
 # Working scale: the face crop is resampled (area average) to at most this many
