@@ -15,7 +15,7 @@ every metric's direction says whether more is worse.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -157,6 +157,42 @@ def measurable_exclusion(baseline, followup, matrix: np.ndarray) -> np.ndarray:
     return b | warp_mask(f, np.linalg.inv(matrix), b.shape)
 
 
+def photo_skin_image(analysed, reference=None):
+    """The photo's :class:`~analyzer.metrics.image.SkinImage`, on ``reference``'s footing.
+
+    Parameters
+    ----------
+    analysed : AnalysedPhoto
+        Its ``skin_image`` and ``correction`` (from the analysis) are reused
+        when present: a colour checker is not searched for again.
+    reference : array-like of 3 floats, optional
+        Background illuminant (linear RGB) of the other photo.  A photo
+        corrected from its own background is mapped onto it; that differs from
+        its own correction by one exposure gain, applied with
+        :meth:`~analyzer.metrics.image.SkinImage.with_gain` so no map that a
+        gain cannot change is recomputed.
+    """
+    from . import colour
+    from .metrics import skin_image
+
+    pixels, face = analysed.photo.pixels, analysed.face
+    corr = getattr(analysed, "correction", None)
+    img = getattr(analysed, "skin_image", None)
+    if corr is None:  # not analysed here: detect the checker or map the background
+        corr = colour.colour_correction(pixels, face, illuminant=reference)
+        return skin_image(pixels, face, analysed.regions, corr)
+    if img is None:
+        img = skin_image(pixels, face, analysed.regions, corr)
+    if reference is None or corr.source in ("colorchecker", "none") or corr.illuminant is None:
+        return img
+    matrix = colour.correction_from_illuminant(np.asarray(corr.illuminant), np.asarray(reference))
+    gain = float(matrix[1, 1] / corr.matrix[1, 1])
+    mapped = replace(corr, matrix=matrix, source="reference")
+    if not np.allclose(matrix, corr.matrix * gain, rtol=1e-9, atol=0):  # not a pure exposure change
+        return skin_image(pixels, face, analysed.regions, mapped)
+    return img.with_gain(gain, mapped)
+
+
 def _index(metrics: list[dict]) -> dict[str, dict]:
     return {f"{m['name']}@{m['region']}": m for m in metrics}
 
@@ -180,22 +216,17 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
                followup_regions=followup.regions, local=local)
     valid = al.valid & ~measurable_exclusion(baseline, followup, al.matrix)
     base_masks, follow_masks = common_regions(baseline.regions, followup.regions, valid, al.matrix)
-    # The analyses' colour corrections are reused (same photo, same face: the same
-    # correction), so the colour checker is not searched for again.
+    # Each photo keeps its own maps (filters, local skin backgrounds) from its
+    # analysis; only the aggregation runs again, on the common skin.
+    b_img = photo_skin_image(baseline)
     b_metrics, b_summary, b_warn = measure_all(baseline.photo.pixels, base_masks, baseline.face,
-                                               correction=getattr(baseline, "correction", None))
+                                               image=b_img)
     # The follow-up's background is mapped onto the baseline's illuminant, which
     # also equalises exposure; the skin itself is never used to normalise colour.
     reference = (b_summary.get("colour") or {}).get("illuminant")
-    f_corr = getattr(followup, "correction", None)
-    if f_corr is not None and getattr(f_corr, "source", None) != "colorchecker":
-        # no usable checker in the follow-up (its analysis looked): map onto the reference
-        from .colour import colour_correction
-
-        f_corr = colour_correction(followup.photo.pixels, followup.face, illuminant=reference,
-                                   use_checker=False)
+    f_img = photo_skin_image(followup, reference)
     f_metrics, f_summary, f_warn = measure_all(followup.photo.pixels, follow_masks, followup.face,
-                                               illuminant=reference, correction=f_corr)
+                                               image=f_img)
 
     delta = {}
     for key in SUMMARY_KEYS:

@@ -48,6 +48,9 @@ class AnalysedPhoto:
     # The colour correction the metrics used (analyzer.colour.ColourCorrection):
     # compare reuses it instead of detecting the colour checker again.
     correction: object | None = None
+    # The photo's work frame and metric maps (analyzer.metrics.image.SkinImage):
+    # compare measures on them again with the common-skin masks.
+    skin_image: object | None = None
 
 
 def analyse_pixels(rgb: np.ndarray, info: CaptureInfo | None = None,
@@ -62,10 +65,11 @@ def analyse_pixels(rgb: np.ndarray, info: CaptureInfo | None = None,
     regions = build_regions(rgb, face)
     items = quality_mod.assess(rgb, face, regions)
     from . import colour
-    from .metrics import measure_all  # metrics depend on regions; imported lazily
+    from .metrics import measure_all, skin_image  # metrics depend on regions; imported lazily
 
     correction = colour.colour_correction(rgb, face)
-    metrics, summary, metric_warnings = measure_all(rgb, regions, face, correction=correction)
+    image = skin_image(rgb, face, regions, correction)
+    metrics, summary, metric_warnings = measure_all(rgb, regions, face, image=image)
     x, y, w, h = face.box
     warnings = [f"{i.name}: {i.advice}" for i in items if i.status != "pass"] + metric_warnings
     result = Analysis(
@@ -86,7 +90,7 @@ def analyse_pixels(rgb: np.ndarray, info: CaptureInfo | None = None,
                   "model": str(settings.model_path or "bundled")},
     )
     return AnalysedPhoto(photo=Photo(rgb, info), face=face, regions=regions, result=result,
-                         correction=correction)
+                         correction=correction, skin_image=image)
 
 
 def analyze(source: str | Path | bytes, settings: Settings | None = None) -> AnalysedPhoto:

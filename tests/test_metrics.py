@@ -102,6 +102,28 @@ def test_reference_illuminant_is_accepted(analysed):
     assert s2["ita_deg"] > s0["ita_deg"] + 2  # brighter reference -> lighter L*
 
 
+def test_exposure_gain_reuses_maps_and_matches_a_fresh_measurement(analysed):
+    """compare puts a follow-up on the baseline's exposure with SkinImage.with_gain:
+    the same numbers as measuring from scratch with the mapped correction."""
+    from analyzer.compare import photo_skin_image
+
+    rgb, a = analysed
+    reference = np.array(a.correction.illuminant) * 1.3
+    fresh, _, _ = measure_all(rgb, a.regions, a.face, illuminant=reference, use_checker=False)
+    img = photo_skin_image(a, reference)
+    assert img.colour.source == "reference"
+    assert img.cache and all(img.cache[k] is a.skin_image.cache[k] for k in img.cache)  # maps reused
+    reused, _, _ = measure_all(rgb, a.regions, a.face, image=img)
+    assert [(m["name"], m["region"]) for m in reused] == [(m["name"], m["region"]) for m in fresh]
+    for r, f in zip(reused, fresh):
+        if f["value"] is None:
+            assert r["value"] is None, (r["name"], r["region"])
+            continue
+        assert r["value"] == pytest.approx(f["value"], rel=1e-4, abs=1e-6), (r["name"], r["region"])
+    lab_moved = {m["name"] for r, m in zip(reused, a.result.metrics) if r["value"] != m["value"]}
+    assert {"ita", "a_star", "melanin_index"} <= lab_moved  # the exposure-dependent ones did change
+
+
 # --- validation on the phantom ----------------------------------------------------------------
 
 def summary(face, changes=(), capture=Capture(), seed=0):
@@ -218,3 +240,17 @@ def test_retake_noise(tone, light, dark):
     b = summary(face, [], Capture.random(rng, 0.7), seed=2)
     for key, tol in (("texture", 0.075), ("redness", 0.025), ("pigmentation", 0.075)):
         np.testing.assert_allclose(b[key], a[key], rtol=tol, err_msg=key)
+
+
+def test_sato_ridges_match_scikit_image():
+    """The OpenCV Sato filter gives scikit-image's numbers (it is only faster)."""
+    import cv2
+    from skimage.filters import sato
+
+    from analyzer.metrics.image import sato_ridges
+
+    rng = np.random.default_rng(3)
+    img = cv2.GaussianBlur(rng.normal(0, 1, (120, 90)).astype(np.float32), (0, 0), 1.0)
+    sigmas = [0.6, 1.0, 1.6]
+    expected = sato(img, sigmas=sigmas, black_ridges=False, mode="reflect")
+    np.testing.assert_allclose(sato_ridges(img, sigmas), expected, atol=1e-5 * np.abs(expected).max())

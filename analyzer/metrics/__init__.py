@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -15,8 +16,8 @@ from . import pigmentation  # noqa: F401
 from .image import SkinImage
 from .registry import ALL_REGIONS, REGISTRY, Metric, markdown_table, register
 
-__all__ = ["measure_all", "REGISTRY", "Metric", "register", "markdown_table", "ALL_REGIONS",
-           "SUMMARY_METRICS", "INTEROCULAR_MM"]
+__all__ = ["measure_all", "skin_image", "work_masks", "WorkFrame", "REGISTRY", "Metric", "register",
+           "markdown_table", "ALL_REGIONS", "SUMMARY_METRICS", "INTEROCULAR_MM"]
 
 CROP_MARGIN_MM = 8.0           # context around the face box for filters and local backgrounds
 MIN_REGION_MM2 = 20.0          # smaller regions are reported missing
@@ -30,11 +31,88 @@ SUMMARY_METRICS = {"texture": "texture_index", "redness": "redness_index",
                    "pigmentation": "pigmentation_index"}
 
 
-def _crop_box(face: FaceLandmarks, shape: tuple[int, int], px_per_mm: float) -> tuple[slice, slice]:
-    x, y, w, h = face.box
-    m = int(round(CROP_MARGIN_MM * px_per_mm))
-    return (slice(max(0, y - m), min(shape[0], y + h + m)),
-            slice(max(0, x - m), min(shape[1], x + w + m)))
+@dataclass(frozen=True)
+class WorkFrame:
+    """Where the metrics of one photo run: a crop of it, resampled to the working scale.
+
+    ``rows``, ``cols`` is the crop in photo pixels (the face box plus 8 mm);
+    ``size`` is the crop's ``(width, height)`` at the working scale, or
+    ``None`` when the photo is used at its own scale; ``px_per_mm`` is the
+    working scale.
+    """
+
+    rows: slice
+    cols: slice
+    size: tuple[int, int] | None
+    px_per_mm: float
+
+    @classmethod
+    def of(cls, face: FaceLandmarks, shape: tuple[int, int]) -> "WorkFrame":
+        px_per_mm = face.interocular_px / INTEROCULAR_MM
+        x, y, w, h = face.box
+        m = int(round(CROP_MARGIN_MM * px_per_mm))
+        rows = slice(max(0, y - m), min(shape[0], y + h + m))
+        cols = slice(max(0, x - m), min(shape[1], x + w + m))
+        f = WORK_PX_PER_MM / px_per_mm
+        if f >= 1.0:
+            return cls(rows, cols, None, px_per_mm)
+        ch, cw = rows.stop - rows.start, cols.stop - cols.start
+        size = (max(1, int(round(cw * f))), max(1, int(round(ch * f))))
+        return cls(rows, cols, size, px_per_mm * 0.5 * (size[0] / cw + size[1] / ch))
+
+    def resample(self, crop: np.ndarray) -> np.ndarray:
+        """A crop (photo pixels) at the working scale (area average)."""
+        if self.size is None:
+            return crop
+        return cv2.resize(crop, self.size, interpolation=cv2.INTER_AREA)
+
+
+def work_masks(regions: RegionMasks, frame: WorkFrame) -> dict[str, np.ndarray]:
+    """Every region of ``regions`` as a bool mask of the work frame.
+
+    Pasted from the regions' face-box crops (no full-size mask is built).  At
+    a reduced working scale a working pixel is in a region when more than half
+    of its footprint is: a box mean of the footprint's width, sampled
+    bilinearly at the working pixel's centre (within a pixel or so of
+    ``cv2.INTER_AREA`` on the outline, ~6× faster on 12 MP photos).
+    """
+    brows, bcols = regions.box
+    r0, r1 = max(brows.start, frame.rows.start), min(brows.stop, frame.rows.stop)
+    c0, c1 = max(bcols.start, frame.cols.start), min(bcols.stop, frame.cols.stop)
+    shape = (frame.rows.stop - frame.rows.start, frame.cols.stop - frame.cols.start)
+    if frame.size is not None:
+        k = 2 * int(0.5 * shape[1] / frame.size[0]) + 1  # odd box ≈ footprint width
+    out = {}
+    for name in regions.names():
+        m = np.zeros(shape, np.uint8)
+        if r1 > r0 and c1 > c0:
+            m[r0 - frame.rows.start:r1 - frame.rows.start, c0 - frame.cols.start:c1 - frame.cols.start] = \
+                regions.crop(name)[r0 - brows.start:r1 - brows.start, c0 - bcols.start:c1 - bcols.start]
+        if frame.size is not None:
+            m = cv2.resize(cv2.blur(m * np.uint8(255), (k, k)), frame.size,
+                           interpolation=cv2.INTER_LINEAR) >= 128
+        out[name] = m.astype(bool)
+    return out
+
+
+def skin_image(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks,
+               correction: colour.ColourCorrection) -> SkinImage:
+    """The colour-corrected work frame of a photo and the maps every metric reads.
+
+    Built once per photo: ``compare`` reuses it with other region masks, so a
+    photo's filters and local skin backgrounds are the same in its analysis
+    and in every comparison (its own whole-face skin is their support).
+    """
+    frame = WorkFrame.of(face, rgb.shape[:2])
+    srgb = rgb[frame.rows, frame.cols]
+    # resample linear light (area average), not the encoded values; through
+    # 16-bit linear light, which cv2 converts and resamples several times faster
+    linear = frame.resample(colour.srgb_to_linear_u16(srgb)).astype(np.float32) * np.float32(1 / 65535)
+    linear = cv2.transform(linear, np.asarray(correction.matrix, np.float32))
+    masks = work_masks(regions, frame)
+    return SkinImage(linear, frame.px_per_mm, masks["whole_face"], srgb=frame.resample(srgb),
+                     correction=correction.matrix, colour=correction, frame=frame,
+                     own_masks=(regions, masks))
 
 
 def _number(value) -> float | None:
@@ -46,14 +124,15 @@ def _number(value) -> float | None:
 
 def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
                 illuminant=None, correction: colour.ColourCorrection | None = None,
-                use_checker: bool = True):
+                use_checker: bool = True, image: SkinImage | None = None):
     """Measure every registered metric on every region it is registered for.
 
     Parameters
     ----------
     rgb : ndarray, RGB uint8
     regions : RegionMasks
-        Boolean masks at image resolution.
+        Where to measure (image resolution).  Without ``image`` its
+        ``whole_face`` is also the skin support of the filters.
     face : FaceLandmarks
     illuminant : array-like of 3 floats, optional (keyword-only)
         Reference background illuminant (linear RGB), e.g. the baseline's
@@ -63,6 +142,10 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
         Use this colour correction as is (skips detection and estimation).
     use_checker : bool
         Look for an X-Rite ColorChecker Classic first.
+    image : SkinImage, optional (keyword-only)
+        This photo's :func:`skin_image` (e.g. from its analysis): its maps are
+        reused and only the aggregation over ``regions`` runs.  ``illuminant``,
+        ``correction`` and ``use_checker`` are then ignored.
 
     Returns
     -------
@@ -76,27 +159,16 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
         metrics ran) and the colour correction used.
     warnings : list of str
     """
-    warnings: list[str] = []
-    px_per_mm = face.interocular_px / INTEROCULAR_MM
-    if correction is None:
-        correction = colour.colour_correction(rgb, face, illuminant=illuminant, use_checker=use_checker)
-    warnings.extend(correction.warnings)
-    rows, cols = _crop_box(face, rgb.shape[:2], px_per_mm)
-    srgb = rgb[rows, cols]
-    linear = colour.srgb_to_linear(srgb)
-    masks = {name: regions[name][rows, cols] for name in regions.names()}
-    f = WORK_PX_PER_MM / px_per_mm
-    if f < 1.0:  # resample once to the working scale (area average of linear light)
-        h, w = srgb.shape[:2]
-        size = (max(1, int(round(w * f))), max(1, int(round(h * f))))
-        linear = cv2.resize(linear, size, interpolation=cv2.INTER_AREA)
-        srgb = cv2.resize(srgb, size, interpolation=cv2.INTER_AREA)
-        masks = {name: cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
-                 for name, m in masks.items()}
-        px_per_mm = px_per_mm * 0.5 * (size[0] / w + size[1] / h)
-    linear = correction.apply(linear)
-    skin = masks["whole_face"]
-    img = SkinImage(linear, px_per_mm, skin, srgb=srgb, correction=correction.matrix)
+    if image is None:
+        if correction is None:
+            correction = colour.colour_correction(rgb, face, illuminant=illuminant,
+                                                  use_checker=use_checker)
+        image = skin_image(rgb, face, regions, correction)
+    correction = image.colour
+    warnings: list[str] = list(correction.warnings)
+    own_regions, own_masks = image.own_masks or (None, None)
+    masks = own_masks if regions is own_regions else work_masks(regions, image.frame)
+    px_per_mm = image.px_per_mm
     min_px = MIN_REGION_MM2 * px_per_mm ** 2
 
     metrics: list[dict] = []
@@ -106,11 +178,11 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
         for region in metric.regions:
             mask = masks.get(region)
             value = None
-            if mask is None or mask.sum() < min_px:
+            if mask is None or np.count_nonzero(mask) < min_px:
                 warnings.append(f"{metric.name}/{region}: region too small or not visible; not measured")
             elif metric.name not in failed:
                 try:
-                    value = _number(metric.func(img, mask, px_per_mm))
+                    value = _number(metric.func(image, mask, px_per_mm))
                 except Exception as exc:  # one failing metric must not stop the analysis
                     failed.add(metric.name)
                     warnings.append(f"{metric.name}: not measured ({type(exc).__name__}: {exc})")
@@ -118,6 +190,8 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
             metrics.append({"name": metric.name, "region": region, "value": value,
                             "unit": metric.unit, "direction": metric.direction})
 
+    for key in [k for k in image.cache if isinstance(k, tuple) and k[0] == "lines"]:
+        del image.cache[key]  # per-mask results: the image outlives these masks
     ita = values.get(("ita", "whole_face"))
     summary = {key: values.get((name, "whole_face")) for key, name in SUMMARY_METRICS.items()}
     summary.update({

@@ -4,7 +4,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .. import colour
 from .image import SkinImage, area_cm2, erode_mm, masked_smooth
 from .registry import ALL_REGIONS, register
 
@@ -58,7 +57,7 @@ def melanin_index(img: SkinImage, mask: np.ndarray, scale: float) -> float:
           family="pigmentation")
 def ita(img: SkinImage, mask: np.ndarray, scale: float) -> float:
     """Median individual typology angle (tracks tone; not a phototype)."""
-    return float(np.median(colour.ita_degrees(img.lab[mask])))
+    return float(np.median(img.ita[mask]))
 
 
 def _spots(img: SkinImage):

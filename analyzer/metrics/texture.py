@@ -7,11 +7,10 @@ lighting gradients.  Sizes are physical (mm) via the inter-ocular distance.
 from __future__ import annotations
 
 import numpy as np
-from skimage.filters import sato
 from skimage.morphology import skeletonize
 from scipy import ndimage
 
-from .image import SkinImage, area_cm2, erode_mm
+from .image import SkinImage, area_cm2, erode_mm, sato_ridges
 from .registry import ALL_REGIONS, LINE_REGIONS, PORE_REGIONS, register
 
 # Roughness bands: structure sizes in mm (DoG with σ = size / 2).
@@ -109,8 +108,7 @@ def pore_area(img: SkinImage, mask: np.ndarray, scale: float) -> float:
 def _ridges(img: SkinImage) -> np.ndarray:
     if "ridges" not in img.cache:
         sigmas = [max(0.5, img.px(s)) for s in LINE_SIGMAS_MM]
-        img.cache["ridges"] = sato(img.lum_density, sigmas=sigmas, black_ridges=False,
-                                   mode="reflect").astype(np.float32)
+        img.cache["ridges"] = sato_ridges(img.lum_density, sigmas)
     return img.cache["ridges"]
 
 
