@@ -95,7 +95,8 @@ def common_regions(baseline_regions: RegionMasks, followup_skin: np.ndarray | Re
         The follow-up's regions (their ``whole_face`` is used) or its
         whole-face skin mask (follow-up pixels).
     valid : ndarray of bool
-        Baseline-frame mask of pixels whose follow-up counterpart is skin.
+        Baseline-frame mask of pixels whose follow-up counterpart is skin: the
+        whole photo, or only ``baseline_regions.box``.
     matrix : ndarray (3, 3)
         Follow-up pixel → baseline pixel.
 
@@ -111,7 +112,7 @@ def common_regions(baseline_regions: RegionMasks, followup_skin: np.ndarray | Re
         frows, fcols = slice(0, fshape[0]), slice(0, fshape[1])
         fskin = followup_skin
     brows, bcols = baseline_regions.box
-    bvalid = valid[brows, bcols]
+    bvalid = valid if valid.shape != baseline_regions.shape else valid[brows, bcols]
     fh, fw = fskin.shape
     # follow-up box px -> baseline box px (used as an inverse map: dst = follow-up box)
     m = (np.array([[1.0, 0, -bcols.start], [0, 1.0, -brows.start], [0, 0, 1.0]])
@@ -136,25 +137,42 @@ def clipped_near(rgb: np.ndarray, interocular_px: float) -> np.ndarray:
     """Pixels within 0.5 mm of a clipped channel (sRGB ≥ 250), at image resolution."""
     from .face import INTEROCULAR_MM
 
-    clipped = (rgb.max(axis=2) >= CLIPPED_SRGB).astype(np.uint8)
+    lo, hi = (0, 0, 0), (CLIPPED_SRGB - 1,) * 3
+    clipped = cv2.bitwise_not(cv2.inRange(np.ascontiguousarray(rgb), lo, hi))  # 255 where any ≥ 250
     k = max(1, int(round(CLIPPED_MARGIN_MM * interocular_px / INTEROCULAR_MM)))
-    return cv2.dilate(clipped, np.ones((2 * k + 1, 2 * k + 1), np.uint8)).astype(bool)
+    return cv2.dilate(clipped, np.ones((2 * k + 1, 2 * k + 1), np.uint8)) > 0
+
+
+def _box_of(analysed) -> tuple[slice, slice]:
+    regions = getattr(analysed, "regions", None)
+    if regions is not None:
+        return regions.box
+    h, w = analysed.photo.pixels.shape[:2]
+    return slice(0, h), slice(0, w)
+
+
+def _translate(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1.0, 0, dx], [0, 1.0, dy], [0, 0, 1.0]])
 
 
 def measurable_exclusion(baseline, followup, matrix: np.ndarray) -> np.ndarray:
-    """Baseline-frame mask of skin clipped (or next to clipping) in *either* photo.
+    """Mask of the skin clipped (or next to clipping) in *either* photo, on the
+    baseline's region box (``baseline.regions.box``; the whole photo without regions).
 
     Exposure differs between visits, so highlights clip in different places;
     leaving out what is clipped in one photo from *both* keeps the two
     measurements on the same skin (otherwise a brighter retake reads as less
-    pigment where its highlights grew).
+    pigment where its highlights grew).  Only the two face boxes are examined.
     """
     from .align import warp_mask
 
-    b = clipped_near(baseline.photo.pixels, baseline.face.interocular_px)
-    f = clipped_near(followup.photo.pixels, followup.face.interocular_px)
-    # warp_mask maps a mask into the frame whose pixels ``matrix`` sends into the mask's frame
-    return b | warp_mask(f, np.linalg.inv(matrix), b.shape)
+    brows, bcols = _box_of(baseline)
+    frows, fcols = _box_of(followup)
+    b = clipped_near(baseline.photo.pixels[brows, bcols], baseline.face.interocular_px)
+    f = clipped_near(followup.photo.pixels[frows, fcols], followup.face.interocular_px)
+    # follow-up box px -> baseline box px; warp_mask wants the inverse (baseline box -> follow-up box)
+    to_box = _translate(-bcols.start, -brows.start) @ matrix @ _translate(fcols.start, frows.start)
+    return b | warp_mask(f, np.linalg.inv(to_box), b.shape)
 
 
 def photo_skin_image(analysed, reference=None):
@@ -214,7 +232,8 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     al = align(baseline.photo.pixels, followup.photo.pixels, baseline_face=baseline.face,
                followup_face=followup.face, baseline_regions=baseline.regions,
                followup_regions=followup.regions, local=local)
-    valid = al.valid & ~measurable_exclusion(baseline, followup, al.matrix)
+    brows, bcols = baseline.regions.box
+    valid = al.valid[brows, bcols] & ~measurable_exclusion(baseline, followup, al.matrix)
     base_masks, follow_masks = common_regions(baseline.regions, followup.regions, valid, al.matrix)
     # Each photo keeps its own maps (filters, local skin backgrounds) from its
     # analysis; only the aggregation runs again, on the common skin.

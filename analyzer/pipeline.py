@@ -128,6 +128,15 @@ def compare(baseline: str | Path | bytes | AnalysedPhoto, followup: str | Path |
     from .compare import compare_analysed
 
     settings = settings or Settings()
-    b = baseline if isinstance(baseline, AnalysedPhoto) else analyze(baseline, settings)
-    f = followup if isinstance(followup, AnalysedPhoto) else analyze(followup, settings)
+    if isinstance(baseline, AnalysedPhoto) or isinstance(followup, AnalysedPhoto):
+        b = baseline if isinstance(baseline, AnalysedPhoto) else analyze(baseline, settings)
+        f = followup if isinstance(followup, AnalysedPhoto) else analyze(followup, settings)
+    else:
+        # The two analyses are independent: run them side by side (OpenCV and
+        # NumPy release the GIL; the landmarker serialises its own calls).
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="analyze") as pool:
+            jobs = [pool.submit(analyze, source, settings) for source in (baseline, followup)]
+            b, f = (job.result() for job in jobs)
     return compare_analysed(b, f, days_since_treatment=days_since_treatment, local=local)
