@@ -222,8 +222,9 @@ def detect_colour_checker(rgb: np.ndarray) -> np.ndarray | None:
     charts = np.asarray(checker.getChartsRGB(), np.float64)  # rows: patch × channel; col 1 = mean
     if charts.shape[0] != 72:
         return None
-    means = charts[:, 1].reshape(24, 3)  # channel order follows the input (BGR)
-    return means[:, ::-1].astype(np.float32)
+    # getChartsRGB is in R, G, B order for the BGR input (checked on a drawn chart):
+    # reversing it made the fitted matrix swap red and blue of every corrected photo
+    return charts[:, 1].reshape(24, 3).astype(np.float32)
 
 
 def fit_colour_checker(measured_srgb: np.ndarray) -> tuple[np.ndarray, float]:

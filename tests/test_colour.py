@@ -105,3 +105,49 @@ def test_ita_category_of_phantom_tones(tone, light_face):
         light_face.tone = 0.0
     assert summary["ita_category"] == C.ita_category(TONE_ITA[tone])
     assert summary["ita_deg"] == pytest.approx(TONE_ITA[tone], abs=4.0)
+
+
+def _draw_chart(rgb: np.ndarray, x0: int, y0: int, patch: int, angle: float = 4.0) -> None:
+    """Draw a ColorChecker Classic (24 patches on a black frame) into ``rgb`` in place."""
+    import cv2
+
+    gap = max(2, round(0.25 * patch))
+    chart = np.full((4 * patch + 5 * gap, 6 * patch + 7 * gap, 3), 20, np.uint8)
+    for i, colour in enumerate(C.COLORCHECKER_SRGB.astype(np.uint8)):
+        r, c = divmod(i, 6)
+        chart[gap + r * (patch + gap):][:patch, gap + c * (patch + gap):][:, :patch] = colour
+    h, w = chart.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    m[:, 2] += (x0, y0)
+    size = (rgb.shape[1], rgb.shape[0])
+    inside = cv2.warpAffine(np.full((h, w), 255, np.uint8), m, size) > 127
+    rgb[inside] = cv2.warpAffine(chart, m, size, flags=cv2.INTER_AREA)[inside]
+
+
+def _with_cast(rgb: np.ndarray, gains) -> np.ndarray:
+    lin = C.srgb_to_linear(rgb) * np.asarray(gains, np.float32)
+    return np.round(C.linear_to_srgb(lin) * 255).astype(np.uint8)
+
+
+def test_colour_checker_in_small_photo_is_found(face_rgb, landmarker):
+    img = face_rgb.copy()
+    _draw_chart(img, 20, 740, patch=24, angle=-3.0)
+    patches = C.detect_colour_checker(img)
+    assert patches is not None
+    assert np.abs(patches - C.COLORCHECKER_SRGB).max() < 6
+    assert C.colour_correction(img, landmarker.detect(img)).source == "colorchecker"
+
+
+def test_colour_checker_patches_are_rgb_and_the_fit_undoes_a_cast(face_rgb, landmarker):
+    """Patch means come in R, G, B order, so the fitted matrix undoes a cast of the photo."""
+    gains = (1.08, 1.0, 0.85)
+    img = face_rgb.copy()
+    _draw_chart(img, 20, 740, patch=24, angle=-3.0)
+    img = _with_cast(img, gains)
+    expected = _with_cast(C.COLORCHECKER_SRGB.astype(np.uint8)[None], gains)[0].astype(np.float32)
+    patches = C.detect_colour_checker(img)
+    assert patches is not None and np.abs(patches - expected).max() < 6
+    corr = C.colour_correction(img, landmarker.detect(img))
+    assert corr.source == "colorchecker"
+    corrected = C.srgb_to_linear(expected / 255.0) @ corr.matrix.T
+    np.testing.assert_allclose(corrected, C.srgb_to_linear(C.COLORCHECKER_SRGB / 255.0), atol=0.02)
