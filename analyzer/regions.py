@@ -330,7 +330,7 @@ def _specular_bounds() -> tuple[np.ndarray, np.ndarray]:
 
 
 _SPEC_LO, _SPEC_HI = _specular_bounds()
-_STRIP_ROWS = 128
+_STRIP_ROWS = 256  # rows per strip: fewest page faults and best time at 12 MP (tried 32-4096)
 
 
 def _skin_colour_keep(rgb: np.ndarray, candidate: np.ndarray,
@@ -435,8 +435,14 @@ def build_regions(rgb: np.ndarray, face: FaceLandmarks) -> RegionMasks:
     keep = _skin_colour_keep(crop, candidate)
     skin = candidate.copy() if keep is None else cv2.bitwise_and(candidate.view(np.uint8), keep).view(bool)
 
+    # The box-sized masks are slices of one zeroed block: one large allocation
+    # can be mapped with huge pages (numpy advises it), a dozen 4 MB ones fault
+    # in 4 KB pages (12 MP: about half the page faults, 40-46 -> 36-39 ms).
+    block = np.zeros((len(REGIONS) + 2, *cshape), bool)
+    slots = iter(block)
+
     def full(window_mask: np.ndarray, r: slice = slice(None), c: slice = slice(None)) -> np.ndarray:
-        out = np.zeros(cshape, bool)
+        out = next(slots)
         out[wr, wc][r, c] = window_mask
         return out
 
