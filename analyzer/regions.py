@@ -299,8 +299,10 @@ def skin_colour_outliers(rgb: np.ndarray, candidate: np.ndarray, max_distance: f
     Thresholds are loose on purpose so that red and brown skin lesions (which
     we measure) stay in the mask.
 
-    8-bit Lab and HSV take 256 values per channel, so the medians come from
-    histograms and every decision is a look-up table (exact, no float images).
+    8-bit Lab takes 256 values per channel, so the medians come from
+    histograms and every decision is a table look-up or an integer comparison
+    (exact: equal to the float Lab/HSV formulation, no float images); see
+    :func:`_skin_colour_keep`.
     """
     keep = _skin_colour_keep(rgb, candidate, max_distance)
     if keep is None:
@@ -314,6 +316,11 @@ def skin_colour_outliers(rgb: np.ndarray, candidate: np.ndarray, max_distance: f
 # is "D < _SPECULAR_D[V]"; the table is read off cv2.cvtColor itself, so it
 # matches OpenCV's rounding exactly.
 def _specular_bounds() -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)``, ``uint8`` tables over V: a pixel is not specular iff ``lo[V] <= D <= hi[V]``.
+
+    Built by converting every (V, D) pair with ``cv2.cvtColor`` (65k probe
+    pixels, once at import) and checked to be exact.
+    """
     v, d = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
     probe = np.stack([v, np.clip(v - d, 0, 255), np.clip(v - d, 0, 255)], -1).astype(np.uint8)
     hsv = cv2.cvtColor(probe, cv2.COLOR_RGB2HSV)
