@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from .face import FaceLandmarks
-from .regions import SKIN_OUTLINE, RegionMasks, polygon_mask
+from .regions import SKIN_OUTLINE, RegionMasks, _hist_median, grid_sample, polygon_mask
 
 # (warn, fail) thresholds.
 FACE_WIDTH_PX = (500, 250)          # landmark box width; below = warn / fail
@@ -62,19 +62,24 @@ def sharpness(rgb: np.ndarray, skin: np.ndarray, interocular_px: float) -> float
     at a 4× coarser scale is taken on skin.  Blur removes the fine band first,
     so the ratio falls with blur whatever the camera distance.
     """
+    return _sharpness(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), skin, interocular_px)
+
+
+def _sharpness(grey: np.ndarray, skin: np.ndarray, interocular_px: float) -> float:
+    """:func:`sharpness` of the ``uint8`` grey image ``grey``."""
     factor = 256.0 / max(interocular_px, 1.0)
-    if skin.any():  # only the skin's bounding box (grown by a margin) is needed
-        x, y, w, h = cv2.boundingRect(skin.view(np.uint8) if skin.dtype == bool else skin.astype(np.uint8))
+    sel = skin.view(np.uint8) if skin.dtype == bool else (skin != 0).view(np.uint8)
+    x, y, w, h = cv2.boundingRect(sel)
+    if w:  # only the skin's bounding box (grown by a margin) is needed
         pad = int(np.ceil(16.0 / factor))
         x0, y0 = max(x - pad, 0), max(y - pad, 0)
-        x1, y1 = min(x + w + pad, skin.shape[1]), min(y + h + pad, skin.shape[0])
-        rgb, skin = rgb[y0:y1, x0:x1], skin[y0:y1, x0:x1]
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        x1, y1 = min(x + w + pad, sel.shape[1]), min(y + h + pad, sel.shape[0])
+        grey, sel = grey[y0:y1, x0:x1], sel[y0:y1, x0:x1]
     interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
-    small = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=interp)
-    mask = cv2.resize(skin.astype(np.uint8), small.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
-    mask = cv2.erode(mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-    if mask.sum() < 100:
+    small = cv2.resize(grey.astype(np.float32), None, fx=factor, fy=factor, interpolation=interp)
+    mask = cv2.resize(sel, small.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    mask = cv2.erode(mask, np.ones((9, 9), np.uint8)) > 0
+    if np.count_nonzero(mask) < 100:
         return 0.0
     fine = small - cv2.GaussianBlur(small, (0, 0), 1.0)
     coarse = cv2.GaussianBlur(small, (0, 0), 1.0) - cv2.GaussianBlur(small, (0, 0), 4.0)
@@ -88,23 +93,38 @@ def colour_cast(rgb: np.ndarray, face_points: np.ndarray) -> float:
     working size of about 1000 px: an estimate needs no 12 MP).  Returns the
     Euclidean distance of the estimated illuminant's rg chromaticity from
     neutral (1/3, 1/3); 0 means no cast.
+
+    The mean of ``(v / 255) ** 6`` over 8-bit values is taken from each
+    channel's histogram (``cv2.calcHist`` with the background as mask), the
+    same number as the per-pixel mean without a float image.
     """
     step = max(1, int(round(max(rgb.shape[:2]) / 1000)))
-    small = rgb[::step, ::step]
+    small = grid_sample(rgb, step)
     face = polygon_mask(face_points / step, SKIN_OUTLINE, small.shape[:2])
-    background = ~cv2.dilate(face.astype(np.uint8), np.ones((31, 31), np.uint8)).astype(bool)
-    px = small[background].astype(np.float32) / 255.0
-    if len(px) < 100:
-        px = small.reshape(-1, 3).astype(np.float32) / 255.0
-    illum = np.power(np.mean(np.power(px, 6.0), axis=0), 1 / 6.0)
+    background = cv2.dilate(face.view(np.uint8), np.ones((31, 31), np.uint8)) == 0
+    sel = background.view(np.uint8)
+    if cv2.countNonZero(sel) < 100:
+        sel = None
+    hists = np.stack([cv2.calcHist([small], [c], sel, [256], [0, 256]).ravel() for c in range(3)])
+    hists = hists.astype(np.float64)
+    power = (np.arange(256) / 255.0) ** 6.0
+    illum = np.power(hists @ power / hists.sum(axis=1), 1 / 6.0)
     chroma = illum / max(illum.sum(), 1e-9)
     return float(np.hypot(chroma[0] - 1 / 3, chroma[1] - 1 / 3))
 
 
+# a pixel is clipped when any channel is >= 250 or all are <= 5: its max channel decides
+_CLIP_HIGH, _CLIP_LOW = 250, 5
+
+
 def assess(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks) -> list[QualityItem]:
-    """Run every capture-quality check on one photo."""
+    """Run every capture-quality check on one photo.
+
+    Pixel checks run on the regions' face box (every mask is False outside
+    it) with OpenCV counts and histograms; nothing is converted to float or
+    gathered at full resolution.
+    """
     items: list[QualityItem] = []
-    # Work on the regions' face box: every mask is False outside it.
     rows, cols = regions.box
     box_rgb = rgb[rows, cols]
     skin = regions.crop("whole_face")
@@ -126,25 +146,33 @@ def assess(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks) -> list[Q
             "roll": "keep the head upright (eyes level)",
         }[axis] if status != "pass" else "ok"
         items.append(QualityItem(f"head_{axis}", round(angle, 2), "degrees", status, advice))
-    sharp = sharpness(box_rgb, skin, face.interocular_px)
+    grey = cv2.cvtColor(box_rgb, cv2.COLOR_RGB2GRAY)
+    sharp = _sharpness(grey, skin, face.interocular_px)
     items.append(QualityItem(
         "sharpness", round(sharp, 4), "ratio", _grade_low(sharp, BLUR_SHARPNESS),
         "the skin is blurred: hold the camera still, focus on the face, use more light"
         if sharp < BLUR_SHARPNESS[0] else "ok"))
     # Clipping is judged on the whole face outline: the skin mask itself drops highlights.
     outline = regions.candidate_crop()
-    outline = outline if outline is not None else skin
-    n_outline = int(np.count_nonzero(outline))
-    # a pixel is clipped when any channel is >= 250 or all are <= 5 (its max channel decides)
-    brightest = cv2.max(cv2.max(box_rgb[..., 0], box_rgb[..., 1]), box_rgb[..., 2])
-    clip = cv2.LUT(brightest, ((np.arange(256) >= 250) | (np.arange(256) <= 5)).astype(np.uint8))
-    clipped = float(np.count_nonzero(clip.view(bool) & outline)) / n_outline if n_outline else 1.0
-    px = box_rgb[outline]
+    outline = (outline if outline is not None else skin).view(np.uint8)
+    x, y, w, h = cv2.boundingRect(outline)  # the outline's own box: less to look at
+    sel, px = outline[y:y + h, x:x + w], box_rgb[y:y + h, x:x + w]
+    n_outline = cv2.countNonZero(sel)
+    # not clipped: every channel <= 249 and not every channel <= 5
+    exposed = cv2.inRange(px, (0, 0, 0), (_CLIP_HIGH - 1,) * 3)
+    if cv2.countNonZero(cv2.inRange(grey[y:y + h, x:x + w], 0, _CLIP_LOW)):
+        # grey <= 5 wherever every channel is: the 3-channel test only runs if needed
+        exposed &= ~cv2.inRange(px, (0, 0, 0), (_CLIP_LOW,) * 3)
+    n_ok = cv2.countNonZero(exposed & sel) if n_outline else 0
+    clipped = (n_outline - n_ok) / n_outline if n_outline else 1.0
     items.append(QualityItem(
         "clipped_skin", round(clipped, 4), "fraction", _grade_high(clipped, CLIPPED_FRACTION),
         "parts of the skin are over- or under-exposed: lower the exposure or soften the light"
         if clipped > CLIPPED_FRACTION[0] else "ok"))
-    luma = float(np.median(px @ np.array([0.299, 0.587, 0.114]))) if len(px) else 0.0
+    # median luma (0.299 R + 0.587 G + 0.114 B) of the outline, from the histogram of
+    # OpenCV's grey: within 0.5 of the median of float luma
+    hist = cv2.calcHist([grey[y:y + h, x:x + w]], [0], sel, [256], [0, 256]).ravel()
+    luma = _hist_median(hist.astype(np.int64)) if n_outline else 0.0
     items.append(QualityItem(
         "skin_brightness", round(luma, 1), "0-255", _grade_low(luma, SKIN_LUMA),
         "the photo is too dark: add light or raise the exposure" if luma < SKIN_LUMA[0] else "ok"))

@@ -105,3 +105,115 @@ def test_ita_category_of_phantom_tones(tone, light_face):
         light_face.tone = 0.0
     assert summary["ita_category"] == C.ita_category(TONE_ITA[tone])
     assert summary["ita_deg"] == pytest.approx(TONE_ITA[tone], abs=4.0)
+
+
+def _draw_chart(rgb: np.ndarray, x0: int, y0: int, patch: int, angle: float = 4.0) -> None:
+    """Draw a ColorChecker Classic (24 patches on a black frame) into ``rgb`` in place."""
+    import cv2
+
+    gap = max(2, round(0.25 * patch))
+    chart = np.full((4 * patch + 5 * gap, 6 * patch + 7 * gap, 3), 20, np.uint8)
+    for i, colour in enumerate(C.COLORCHECKER_SRGB.astype(np.uint8)):
+        r, c = divmod(i, 6)
+        chart[gap + r * (patch + gap):][:patch, gap + c * (patch + gap):][:, :patch] = colour
+    h, w = chart.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    m[:, 2] += (x0, y0)
+    size = (rgb.shape[1], rgb.shape[0])
+    inside = cv2.warpAffine(np.full((h, w), 255, np.uint8), m, size) > 127
+    rgb[inside] = cv2.warpAffine(chart, m, size, flags=cv2.INTER_AREA)[inside]
+
+
+def _with_cast(rgb: np.ndarray, gains) -> np.ndarray:
+    lin = C.srgb_to_linear(rgb) * np.asarray(gains, np.float32)
+    return np.round(C.linear_to_srgb(lin) * 255).astype(np.uint8)
+
+
+GAINS = (1.08, 1.0, 0.85)  # a warm cast, as gains in linear RGB
+
+
+def test_colour_checker_in_small_photo_is_found(face_rgb, landmarker):
+    img = face_rgb.copy()
+    _draw_chart(img, 20, 740, patch=24, angle=-3.0)
+    patches = C.detect_colour_checker(img)
+    assert patches is not None
+    assert np.abs(patches - C.COLORCHECKER_SRGB).max() < 6
+    assert C.colour_correction(img, landmarker.detect(img)).source == "colorchecker"
+
+
+def test_colour_checker_patches_are_rgb_and_the_fit_undoes_a_cast(face_rgb, landmarker):
+    """Patch means come in R, G, B order, so the fitted matrix undoes a cast of the photo."""
+    gains = GAINS
+    img = face_rgb.copy()
+    _draw_chart(img, 20, 740, patch=24, angle=-3.0)
+    img = _with_cast(img, gains)
+    expected = _with_cast(C.COLORCHECKER_SRGB.astype(np.uint8)[None], gains)[0].astype(np.float32)
+    patches = C.detect_colour_checker(img)
+    assert patches is not None and np.abs(patches - expected).max() < 6
+    corr = C.colour_correction(img, landmarker.detect(img))
+    assert corr.source == "colorchecker"
+    corrected = C.srgb_to_linear(expected / 255.0) @ corr.matrix.T
+    np.testing.assert_allclose(corrected, C.srgb_to_linear(C.COLORCHECKER_SRGB / 255.0), atol=0.02)
+
+
+@pytest.fixture(scope="module")
+def photo_12mp(face_rgb, landmarker):
+    """The sample face enlarged to a ~4000 px phone photo, its landmarks scaled along."""
+    import cv2
+
+    from analyzer.face import FaceLandmarks
+
+    face = landmarker.detect(face_rgb)
+    k = 4.5
+    big = cv2.resize(face_rgb, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
+    return big, FaceLandmarks(face.points * k, face.depth * k, face.pose, face.faces_found)
+
+
+def test_colour_checker_in_12_mp_photo_is_found_and_corrects_a_cast(photo_12mp):
+    """A chart with 9 mm patches beside the face: found (coarse search, fine remeasure),
+    patches in R, G, B order, and the fitted matrix undoes a cast of the whole photo."""
+    import cv2
+
+    from analyzer.face import INTEROCULAR_MM
+
+    big, face = photo_12mp
+    img = big.copy()
+    px_per_mm = face.interocular_px / INTEROCULAR_MM
+    _draw_chart(img, 80, 2700, patch=round(9 * px_per_mm))
+    img = _with_cast(cv2.GaussianBlur(img, (0, 0), 1.0), GAINS)
+    expected = _with_cast(C.COLORCHECKER_SRGB.astype(np.uint8)[None], GAINS)[0].astype(np.float32)
+    patches = C.detect_colour_checker(img, px_per_mm)
+    assert patches is not None
+    assert np.abs(patches - expected).max() < 4  # R, G, B order: a swap would be off by ~100
+    corr = C.colour_correction(img, face)
+    assert corr.source == "colorchecker" and corr.calibrated and corr.fit_error < 1.5
+    corrected = C.srgb_to_linear(expected / 255.0) @ corr.matrix.T
+    np.testing.assert_allclose(corrected, C.srgb_to_linear(C.COLORCHECKER_SRGB / 255.0), atol=0.02)
+    # no chart: the background estimate, as before
+    assert C.colour_correction(_with_cast(big, GAINS), face).source == "background"
+
+
+def test_background_mask_on_a_grid_matches_the_full_mask(photo_12mp):
+    big, face = photo_12mp
+    full = C.background_mask(big.shape[:2], face)
+    for step in (1, 3, 4, 5):
+        grid = C.background_mask(big.shape[:2], face, step=step)
+        ref = full[::step, ::step]
+        assert grid.shape == ref.shape
+        assert (grid != ref).mean() < 0.004  # only along the grown oval's edge
+    np.testing.assert_array_equal(C.background_mask(big.shape[:2], face, step=1), full)
+
+
+def test_illuminant_from_histograms_equals_per_pixel_estimate(photo_12mp):
+    from analyzer.regions import grid_sample
+
+    big, face = photo_12mp
+    img = _with_cast(big, GAINS)
+    step, sub = C._background_grid(img.shape[:2], face)
+    assert sub.sum() <= 1.3 * C.ILLUMINANT_MAX_PIXELS
+    grid = grid_sample(img, step)
+    ref = C.estimate_illuminant(C.srgb_to_linear(grid), sub)
+    np.testing.assert_allclose(C._illuminant_srgb8(grid, sub), ref, rtol=1e-9)
+    ib = np.asarray(C.colour_correction(img, face).illuminant)
+    ia = np.asarray(C.colour_correction(big, face).illuminant)
+    np.testing.assert_allclose((ib / ib[1]) / (ia / ia[1]), np.asarray(GAINS) / GAINS[1], rtol=0.01)

@@ -187,3 +187,54 @@ def test_region_masks_kept_as_crops_behave_like_full_masks(face_rgb, landmarker)
     q1 = {i.name: i.value for i in assess(face_rgb, face, regions)}
     q2 = {i.name: i.value for i in assess(face_rgb, face, plain)}
     assert q1 == q2
+
+
+@pytest.mark.parametrize("shape", [(300, 400), (240, 320), (301, 403)])
+def test_grid_sample_is_strided_slice(shape):
+    from analyzer.regions import grid_sample
+
+    img = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    for step in range(1, 9):
+        out = grid_sample(img, step)
+        assert out.flags.c_contiguous
+        np.testing.assert_array_equal(out, img[::step, ::step])
+
+
+def test_exposure_checks_match_pixel_reference(face_rgb, landmarker):
+    """Clipping and median luma from OpenCV counts and histograms agree with the per-pixel formulas."""
+    face = landmarker.detect(face_rgb)
+    img = face_rgb.copy()
+    rng = np.random.default_rng(3)
+    ys, xs = rng.integers(0, img.shape[0], 4000), rng.integers(0, img.shape[1], 4000)
+    img[ys[:2000], xs[:2000]] = (255, 120, 90)          # one channel clipped
+    img[ys[2000:], xs[2000:]] = rng.integers(0, 6, (2000, 3))  # all channels dark
+    regions = build_regions(img, face)
+    items = {i.name: i for i in assess(img, face, regions)}
+    outline = regions.candidate
+    px = img[outline].astype(int)
+    clipped = ((px.max(axis=1) >= 250) | (px.max(axis=1) <= 5)).mean()
+    assert items["clipped_skin"].value == pytest.approx(clipped, abs=1e-4)
+    luma = np.median(px @ np.array([0.299, 0.587, 0.114]))
+    assert abs(items["skin_brightness"].value - luma) <= 0.55
+
+
+def test_row_dilation_equals_cv2_dilate_on_random_convex_shapes():
+    from analyzer.regions import _dilate_rows
+
+    rng = np.random.default_rng(5)
+    fallbacks = 0
+    for _ in range(200):
+        h, w = rng.integers(5, 120, 2)
+        pts = rng.uniform(-20, [w + 20, h + 20], (int(rng.integers(3, 12)), 2))
+        hull = cv2.convexHull(np.round(pts * 16).astype(np.int32))
+        m = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(m, hull, 1, shift=4)
+        k = int(rng.integers(1, 30))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+        ref = cv2.dilate(m, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        got = _dilate_rows(m, kernel)
+        if got is None:  # a hull cut by the image edge can leave a gap in a row: cv2.dilate is used
+            fallbacks += 1
+            continue
+        np.testing.assert_array_equal(got, ref)
+    assert fallbacks < 20

@@ -57,6 +57,48 @@ def test_exif_orientation_applied(orientation):
     assert photo.info.orientation == orientation
 
 
+def _pillow_reference(data: bytes) -> np.ndarray:
+    from PIL import ImageOps
+
+    return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+def test_jpeg_fast_path_matches_pillow_with_orientation(orientation):
+    """Plain JPEGs are decoded by OpenCV: same pixels as Pillow, orientation applied."""
+    rng = np.random.default_rng(orientation)
+    arr = np.clip(marker_image(90, 50).astype(int) + rng.normal(0, 25, (50, 90, 3)), 0, 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(arr, "JPEG", quality=90, exif=exif.tobytes())
+    photo = load_photo(data)
+    assert photo.pixels.flags.c_contiguous and photo.info.orientation == orientation
+    np.testing.assert_array_equal(photo.pixels, _pillow_reference(data))
+
+
+@pytest.mark.parametrize("options", [{"subsampling": 0}, {"subsampling": 1}, {"subsampling": 2},
+                                     {"progressive": True}, {"quality": 60, "optimize": True}])
+def test_jpeg_fast_path_matches_pillow_encodings(options):
+    from PIL import ImageCms
+
+    rng = np.random.default_rng(7)
+    arr = np.clip(rng.normal(128, 60, (64, 96, 3)), 0, 255).astype(np.uint8)
+    for extra in ({}, {"icc_profile": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()}):
+        data = encode(arr, "JPEG", **options, **extra)
+        photo = load_photo(data)
+        np.testing.assert_array_equal(photo.pixels, _pillow_reference(data))
+        assert (photo.info.colour_profile is not None) == bool(extra)
+
+
+def test_truncated_jpeg_with_end_marker_before_the_scan_is_refused():
+    """An end-of-image marker inside metadata (e.g. an EXIF thumbnail) does not make a cut file whole."""
+    data = encode(np.random.default_rng(1).integers(0, 255, (200, 200, 3), dtype=np.uint8), "JPEG")
+    comment = b"thumbnail \xff\xd8 ... \xff\xd9"
+    data = data[:2] + b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment + data[2:]
+    with pytest.raises(IntakeError, match="truncated or damaged"):
+        load_photo(data[: len(data) // 2])
+
+
 def test_capture_time_and_camera_kept_location_dropped():
     exif = Image.Exif()
     exif[0x010F] = "Canon"
