@@ -77,6 +77,10 @@ COLORCHECKER_SRGB = np.array([
 ITA_CATEGORIES = (  # (lower bound, name), Chardon et al. 1991 / Del Bino et al. 2006
     (55.0, "very light"), (41.0, "light"), (28.0, "intermediate"), (10.0, "tan"),
     (-30.0, "brown"), (-np.inf, "dark"))
+# A fitted chart whose median ΔE (CIE76) stays above this is not trusted: a 3×3
+# fit to a real ColorChecker Classic under one light leaves a few ΔE; a chance
+# detection in a chart-free photo left 45 ΔE (phantom, 12 MP).
+MAX_CHECKER_FIT_DE = 10.0
 UNCALIBRATED_WARNING = ("colour: no colour checker found; colour is normalised to the background "
                         "(uncalibrated): absolute colour values (ITA°, L*) are approximate")
 # p of the shades-of-grey estimate and the background window (see background_mask).
@@ -412,21 +416,27 @@ def colour_correction(rgb: np.ndarray, face: FaceLandmarks, *, illuminant=None,
     step, sub = _background_grid(rgb.shape[:2], face)
     own = _illuminant_srgb8(grid_sample(rgb, step), sub)
     own_t = None if own is None else tuple(float(v) for v in own)
+    notes: tuple = ()
     if use_checker:
         patches = detect_colour_checker(rgb, face.interocular_px / INTEROCULAR_MM)
         if patches is not None:
             try:
                 matrix, err = fit_colour_checker(patches)
-                return ColourCorrection(matrix, "colorchecker", True, own_t, round(err, 3))
+                if err <= MAX_CHECKER_FIT_DE:
+                    return ColourCorrection(matrix, "colorchecker", True, own_t, round(err, 3))
+                # something chart-like that is not a ColorChecker Classic (or badly lit)
+                notes = (f"colour: a colour chart was found but its patches do not match a "
+                         f"ColorChecker Classic (median ΔE {err:.0f} after fitting); not used: "
+                         "photograph the whole chart, flat and evenly lit",)
             except ValueError:
                 pass
     if own is None:
-        return ColourCorrection(np.eye(3), "none", False, None, None, (
+        return ColourCorrection(np.eye(3), "none", False, None, None, notes + (
             "colour: too little background to estimate the illuminant; colour is uncorrected",))
     ref = None if illuminant is None else np.asarray(illuminant, np.float64)
     source = "background" if ref is None else "reference"
     return ColourCorrection(correction_from_illuminant(own, ref), source, False, own_t, None,
-                            (UNCALIBRATED_WARNING,))
+                            notes + (UNCALIBRATED_WARNING,))
 
 
 def to_lab(linear: np.ndarray) -> np.ndarray:

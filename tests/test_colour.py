@@ -217,3 +217,17 @@ def test_illuminant_from_histograms_equals_per_pixel_estimate(photo_12mp):
     ib = np.asarray(C.colour_correction(img, face).illuminant)
     ia = np.asarray(C.colour_correction(big, face).illuminant)
     np.testing.assert_allclose((ib / ib[1]) / (ia / ia[1]), np.asarray(GAINS) / GAINS[1], rtol=0.01)
+
+
+def test_chart_that_is_not_a_colorchecker_is_not_used(face_rgb, landmarker, monkeypatch):
+    """A chart-like find whose patches do not fit the ColorChecker Classic (here: the
+    reference colours shuffled) is refused with a warning; the background is used instead."""
+    shuffled = C.COLORCHECKER_SRGB[np.random.default_rng(0).permutation(24)]
+    monkeypatch.setattr(C, "detect_colour_checker", lambda rgb, *a, **k: shuffled.astype(np.float32))
+    corr = C.colour_correction(face_rgb, landmarker.detect(face_rgb))
+    assert corr.source == "background" and not corr.calibrated
+    assert any("do not match a ColorChecker Classic" in w for w in corr.warnings)
+    _, err = C.fit_colour_checker(shuffled)
+    assert err > C.MAX_CHECKER_FIT_DE
+    _, good = C.fit_colour_checker(C.COLORCHECKER_SRGB)
+    assert good < 1.0
