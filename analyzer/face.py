@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .errors import FaceNotFoundError, ModelError
@@ -22,6 +23,8 @@ from .errors import FaceNotFoundError, ModelError
 MODEL_PATH = Path(__file__).with_name("models") / "face_landmarker.task"
 MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 N_LANDMARKS = 478
+# Photos are shown to MediaPipe at most this large (long side, px).
+DETECT_MAX_SIDE = 2000
 # Assumed adult iris-to-iris distance: the package's pixels -> millimetres scale.
 INTEROCULAR_MM = 63.0
 # Landmark indices used across the package (MediaPipe canonical face mesh).
@@ -109,12 +112,16 @@ class Landmarker:
         """
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError("detect expects an RGB uint8 image of shape (H, W, 3)")
-        result = self.detect_all(rgb)
+        h, w = rgb.shape[:2]
+        f = DETECT_MAX_SIDE / max(h, w)
+        # MediaPipe reads the face from a 256 px crop: a large photo only costs time
+        # (landmarks come back normalised to the image, so they map back to full size)
+        small = cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else rgb
+        result = self.detect_all(small)
         if not result.face_landmarks:
             raise FaceNotFoundError(
                 "no face found; take a frontal photo with the whole face in frame and well lit"
             )
-        h, w = rgb.shape[:2]
         faces = []
         for i, lms in enumerate(result.face_landmarks):
             arr = np.array([(p.x * w, p.y * h, p.z * w) for p in lms], dtype=np.float32)

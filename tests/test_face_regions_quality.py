@@ -29,6 +29,22 @@ def test_landmarks_on_sample_face(face_rgb, landmarker):
     assert face.faces_found == 1
 
 
+def test_large_photo_landmarks_map_back_to_full_size(face_rgb, landmarker):
+    """Photos over DETECT_MAX_SIDE are shown to MediaPipe downscaled; the landmarks
+    still come back in full-size pixels."""
+    import cv2
+
+    from analyzer.face import DETECT_MAX_SIDE
+
+    k = 2.5 * DETECT_MAX_SIDE / max(face_rgb.shape[:2])
+    big = cv2.resize(face_rgb, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
+    small_face, big_face = landmarker.detect(face_rgb), landmarker.detect(big)
+    expected = small_face.points * k
+    err = np.linalg.norm(big_face.points - expected, axis=1)
+    assert np.median(err) < 0.01 * big_face.interocular_px
+    assert big_face.interocular_px == pytest.approx(k * small_face.interocular_px, rel=0.02)
+
+
 def test_no_face(landmarker):
     blank = np.full((400, 400, 3), 180, np.uint8)
     with pytest.raises(FaceNotFoundError, match="no face found"):
