@@ -168,6 +168,7 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
     warnings: list[str] = list(correction.warnings)
     own_regions, own_masks = image.own_masks or (None, None)
     masks = own_masks if regions is own_regions else work_masks(regions, image.frame)
+    view = image.measuring(masks["whole_face"])
     px_per_mm = image.px_per_mm
     min_px = MIN_REGION_MM2 * px_per_mm ** 2
 
@@ -182,7 +183,7 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
                 warnings.append(f"{metric.name}/{region}: region too small or not visible; not measured")
             elif metric.name not in failed:
                 try:
-                    value = _number(metric.func(image, mask, px_per_mm))
+                    value = _number(metric.func(view, mask, px_per_mm))
                 except Exception as exc:  # one failing metric must not stop the analysis
                     failed.add(metric.name)
                     warnings.append(f"{metric.name}: not measured ({type(exc).__name__}: {exc})")
@@ -190,8 +191,8 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
             metrics.append({"name": metric.name, "region": region, "value": value,
                             "unit": metric.unit, "direction": metric.direction})
 
-    for key in [k for k in image.cache if isinstance(k, tuple) and k[0] == "lines"]:
-        del image.cache[key]  # per-mask results: the image outlives these masks
+    for name, value in view.__dict__.items():  # maps first computed on the view (lab, ...)
+        image.__dict__.setdefault(name, value)
     ita = values.get(("ita", "whole_face"))
     summary = {key: values.get((name, "whole_face")) for key, name in SUMMARY_METRICS.items()}
     summary.update({

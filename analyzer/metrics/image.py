@@ -7,6 +7,7 @@ so camera distance does not change the numbers.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -78,7 +79,9 @@ class SkinImage:
     colour: object | None = None            # the ColourCorrection (analyzer.colour) it came from
     frame: object | None = None             # the WorkFrame (analyzer.metrics) it covers
     own_masks: tuple | None = None          # (RegionMasks, their work-frame masks) of this photo
+    measured: np.ndarray | None = None      # whole-face mask of the current measurement (see measuring)
     cache: dict = field(default_factory=dict, repr=False)
+    local: dict = field(default_factory=dict, repr=False)  # per-measurement results (see measuring)
 
     # Maps that a global gain on linear light leaves unchanged: chromophore
     # densities (the neutral component takes the gain), the erythema index (a
@@ -88,6 +91,35 @@ class SkinImage:
 
     def px(self, mm: float) -> float:
         return float(mm * self.px_per_mm)
+
+    def measuring(self, whole_face: np.ndarray) -> "SkinImage":
+        """A view of this image for measuring on ``whole_face`` (e.g. the skin common to
+        two photos): maps and their ``cache`` are shared, while edge margins
+        (:meth:`inner`) and per-mask results (``local``) follow ``whole_face``."""
+        view = copy.copy(self)
+        view.measured = whole_face
+        view.local = self.local if whole_face is self.measured else {}
+        return view
+
+    @property
+    def support(self) -> np.ndarray:
+        """The skin being measured: :attr:`measured` when set, else :attr:`skin`.
+
+        Local skin backgrounds, skin-bounded components and edge margins use
+        it, so in a comparison both photos use the same (common) skin for
+        them; pure filters (band-pass, ridges, chromophores) do not depend on
+        it and are shared through ``cache``.
+        """
+        return self.skin if self.measured is None else self.measured
+
+    def inner(self, mm: float) -> np.ndarray:
+        """Measured skin (:attr:`measured`, else :attr:`skin`) at least ``mm`` inside its
+        edge: away from eyes, lips, hair, and in a comparison from skin the other
+        photo does not show or has clipped."""
+        key = ("inner", mm)
+        if key not in self.local:
+            self.local[key] = erode_mm(self.support, mm, self.px_per_mm)
+        return self.local[key]
 
     def with_gain(self, gain: float, colour_correction=None) -> "SkinImage":
         """This image with linear light multiplied by ``gain`` (an exposure change).
@@ -188,12 +220,13 @@ class SkinImage:
         return self.cache[key]
 
     def excess(self, name: str, background_mm: float) -> np.ndarray:
-        """Map ``name`` (``melanin`` or ``hemoglobin``) minus its local skin background."""
+        """Map ``name`` (``melanin`` or ``hemoglobin``) minus its local background over
+        the measured skin (:attr:`support`)."""
         key = ("excess", name, background_mm)
-        if key not in self.cache:
+        if key not in self.local:
             m = getattr(self, name)
-            self.cache[key] = m - masked_smooth(m, self.skin, self.px(background_mm))
-        return self.cache[key]
+            self.local[key] = m - masked_smooth(m, self.support, self.px(background_mm))
+        return self.local[key]
 
     def blobs(self, key: str, response: np.ndarray, threshold: float, min_area_mm2: float,
               max_area_mm2: float = np.inf) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -204,8 +237,8 @@ class SkinImage:
         are dropped.
         """
         ck = ("blobs", key)
-        if ck not in self.cache:
-            binary = ((response > threshold) & self.skin).view(np.uint8)
+        if ck not in self.local:
+            binary = ((response > threshold) & self.support).view(np.uint8)
             n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4,
                                                                    ltype=cv2.CV_32S)
             area = stats[1:, cv2.CC_STAT_AREA] / self.px_per_mm ** 2
@@ -217,8 +250,8 @@ class SkinImage:
             first = order[np.r_[True, lab[order][1:] != lab[order][:-1]]] if fg.size else order
             peaks = np.column_stack(np.unravel_index(fg[first], labels.shape)).astype(int)
             keep = (area >= min_area_mm2) & (area <= max_area_mm2)
-            self.cache[ck] = (labels, area[keep], peaks[keep].reshape(-1, 2))
-        return self.cache[ck]
+            self.local[ck] = (labels, area[keep], peaks[keep].reshape(-1, 2))
+        return self.local[ck]
 
 
 def _gaussian_kernel(sigma: float, order: int, truncate: float = 8.0) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .image import SkinImage, area_cm2, erode_mm, masked_smooth
+from .image import SkinImage, area_cm2, masked_smooth
 from .registry import ALL_REGIONS, register
 
 SPOT_BACKGROUND_MM = 8.0      # local skin background for brown spots
@@ -92,9 +92,9 @@ def brown_spot_area(img: SkinImage, mask: np.ndarray, scale: float) -> float:
 def tone_unevenness(img: SkinImage, mask: np.ndarray, scale: float) -> float:
     """Evenness of tone: spread of melanin density around its slow local trend (smaller = more even)."""
     key = ("detrended_melanin",)
-    if key not in img.cache:
-        img.cache[key] = img.melanin - masked_smooth(img.melanin, img.skin, img.px(EVENNESS_TREND_MM))
-    return float(1000.0 * img.cache[key][mask].std())
+    if key not in img.local:
+        img.local[key] = img.melanin - masked_smooth(img.melanin, img.support, img.px(EVENNESS_TREND_MM))
+    return float(1000.0 * img.local[key][mask].std())
 
 
 def _burden_map(img: SkinImage) -> tuple[np.ndarray, np.ndarray]:
@@ -109,8 +109,8 @@ def _burden_map(img: SkinImage) -> tuple[np.ndarray, np.ndarray]:
     edge is left out.
     """
     key = ("pigment_burden",)
-    if key not in img.cache:
-        ok = img.skin.copy()
+    if key not in img.local:
+        ok = img.support.copy()
         if img.srgb is not None:
             unclipped = img.srgb.max(axis=2) < BURDEN_CLIP_SRGB
             k = max(1, int(round(img.px(0.5))))
@@ -118,12 +118,11 @@ def _burden_map(img: SkinImage) -> tuple[np.ndarray, np.ndarray]:
             ok &= unclipped.astype(bool)
         mel = masked_smooth(img.melanin, ok, img.px(BURDEN_SMOOTH_MM))
         excess = mel - masked_smooth(mel, ok, img.px(BURDEN_BACKGROUND_MM))
-        support = erode_mm(img.skin, BURDEN_EDGE_MM, img.px_per_mm)
         # clipped pixels count as skin without measurable excess (leaving them out of the
         # mean would raise it whenever a brighter exposure clips more of the highlights)
         burden = np.clip(excess - BURDEN_MIN_OD, 0, None)
-        img.cache[key] = (np.where(ok, burden, 0.0).astype(np.float32), support)
-    return img.cache[key]
+        img.local[key] = np.where(ok, burden, 0.0).astype(np.float32)
+    return img.local[key], img.inner(BURDEN_EDGE_MM)
 
 
 @register("pigmentation_index", unit="mOD", regions=("whole_face",), direction="more pigmentation",

@@ -10,7 +10,7 @@ import numpy as np
 from skimage.morphology import skeletonize
 from scipy import ndimage
 
-from .image import SkinImage, area_cm2, erode_mm, sato_ridges
+from .image import SkinImage, area_cm2, sato_ridges
 from .registry import ALL_REGIONS, LINE_REGIONS, PORE_REGIONS, register
 
 # Roughness bands: structure sizes in mm (DoG with σ = size / 2).
@@ -35,9 +35,7 @@ def _rms(values: np.ndarray) -> float:
 
 
 def _texture_mask(img: SkinImage, mask: np.ndarray) -> np.ndarray:
-    if "texture_skin" not in img.cache:
-        img.cache["texture_skin"] = erode_mm(img.skin, EDGE_MARGIN_MM, img.px_per_mm)
-    return mask & img.cache["texture_skin"]
+    return mask & img.inner(EDGE_MARGIN_MM)
 
 
 def _roughness(img: SkinImage, mask: np.ndarray, band: str) -> float | None:
@@ -118,7 +116,7 @@ def _line_skeleton(img: SkinImage, mask: np.ndarray) -> tuple[np.ndarray, int]:
     Computed once per region mask (the three line metrics share it), within
     the mask's bounding box.
     """
-    cached = img.cache.get(("lines", id(mask)))
+    cached = img.local.get(("lines", id(mask)))
     if cached is not None and cached[0] is mask:
         return cached[1]
     m = _texture_mask(img, mask)
@@ -133,7 +131,7 @@ def _line_skeleton(img: SkinImage, mask: np.ndarray) -> tuple[np.ndarray, int]:
             lengths = ndimage.sum_labels(skel, labels, np.arange(1, n + 1)) / img.px_per_mm
             keep[box] = np.isin(labels, np.flatnonzero(lengths >= LINE_MIN_LENGTH_MM) + 1)
             n_long = int((lengths >= LINE_MIN_LENGTH_MM).sum())
-    img.cache[("lines", id(mask))] = (mask, (keep, n_long))
+    img.local[("lines", id(mask))] = (mask, (keep, n_long))
     return keep, n_long
 
 
