@@ -211,6 +211,43 @@ def photo_skin_image(analysed, reference=None):
     return img.with_gain(gain, mapped)
 
 
+def common_work_masks(baseline_regions: RegionMasks, valid: np.ndarray, matrix: np.ndarray,
+                      baseline_image, followup_image) -> tuple[dict, dict]:
+    """Region masks on skin seen in both photos, on each photo's work frame.
+
+    As :func:`common_regions`, but the follow-up's masks are the baseline's
+    work-frame masks mapped through ``matrix`` onto the follow-up's work frame
+    (bilinear, kept where ≥ half), so no full-resolution mask is warped.
+
+    Parameters
+    ----------
+    baseline_regions : RegionMasks
+    valid : ndarray of bool
+        Baseline mask (on ``baseline_regions.box``) of pixels whose follow-up
+        counterpart is skin and measurable.
+    matrix : ndarray (3, 3)
+        Follow-up pixel → baseline pixel.
+    baseline_image, followup_image : SkinImage
+        Their ``frame`` (work frame) and ``skin`` (follow-up's own skin) are used.
+    """
+    from .metrics import work_masks
+
+    brows, bcols = baseline_regions.box
+    common = RegionMasks.from_crops({n: baseline_regions.crop(n) & valid for n in baseline_regions.names()},
+                                    brows, bcols, baseline_regions.shape)
+    base = work_masks(common, baseline_image.frame)
+    # follow-up work px -> follow-up px -> baseline px -> baseline work px (used as an inverse map)
+    m = baseline_image.frame.matrix @ np.asarray(matrix, np.float64) @ np.linalg.inv(followup_image.frame.matrix)
+    h, w = followup_image.skin.shape
+    follow = {}
+    for name, mask in base.items():
+        warped = cv2.warpPerspective(mask.view(np.uint8) * np.uint8(255), m, (w, h),
+                                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        follow[name] = (warped >= 128) & followup_image.skin
+    return base, follow
+
+
 def _index(metrics: list[dict]) -> dict[str, dict]:
     return {f"{m['name']}@{m['region']}": m for m in metrics}
 
@@ -234,18 +271,19 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
                followup_regions=followup.regions, local=local)
     brows, bcols = baseline.regions.box
     valid = al.valid[brows, bcols] & ~measurable_exclusion(baseline, followup, al.matrix)
-    base_masks, follow_masks = common_regions(baseline.regions, followup.regions, valid, al.matrix)
-    # Each photo keeps its own maps (filters, local skin backgrounds) from its
-    # analysis; only the aggregation runs again, on the common skin.
+    # Each photo keeps its own maps (filters) from its analysis; what depends on
+    # the skin measured (local backgrounds, spots, edge margins) and the
+    # aggregation run again, on the common skin.
     b_img = photo_skin_image(baseline)
-    b_metrics, b_summary, b_warn = measure_all(baseline.photo.pixels, base_masks, baseline.face,
-                                               image=b_img)
     # The follow-up's background is mapped onto the baseline's illuminant, which
     # also equalises exposure; the skin itself is never used to normalise colour.
-    reference = (b_summary.get("colour") or {}).get("illuminant")
+    reference = b_img.colour.illuminant
     f_img = photo_skin_image(followup, reference)
-    f_metrics, f_summary, f_warn = measure_all(followup.photo.pixels, follow_masks, followup.face,
-                                               image=f_img)
+    base_masks, follow_masks = common_work_masks(baseline.regions, valid, al.matrix, b_img, f_img)
+    b_metrics, b_summary, b_warn = measure_all(baseline.photo.pixels, baseline.regions, baseline.face,
+                                               image=b_img, masks=base_masks)
+    f_metrics, f_summary, f_warn = measure_all(followup.photo.pixels, followup.regions, followup.face,
+                                               image=f_img, masks=follow_masks)
 
     delta = {}
     for key in SUMMARY_KEYS:

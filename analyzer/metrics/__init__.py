@@ -60,6 +60,16 @@ class WorkFrame:
         size = (max(1, int(round(cw * f))), max(1, int(round(ch * f))))
         return cls(rows, cols, size, px_per_mm * 0.5 * (size[0] / cw + size[1] / ch))
 
+    @property
+    def matrix(self) -> np.ndarray:
+        """3×3 matrix: photo pixel → working pixel (cv2 pixel-centre convention)."""
+        sx = sy = 1.0
+        if self.size is not None:
+            sx = self.size[0] / (self.cols.stop - self.cols.start)
+            sy = self.size[1] / (self.rows.stop - self.rows.start)
+        return np.array([[sx, 0, (0.5 - self.cols.start) * sx - 0.5],
+                         [0, sy, (0.5 - self.rows.start) * sy - 0.5], [0, 0, 1.0]])
+
     def resample(self, crop: np.ndarray) -> np.ndarray:
         """A crop (photo pixels) at the working scale (area average)."""
         if self.size is None:
@@ -124,7 +134,8 @@ def _number(value) -> float | None:
 
 def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
                 illuminant=None, correction: colour.ColourCorrection | None = None,
-                use_checker: bool = True, image: SkinImage | None = None):
+                use_checker: bool = True, image: SkinImage | None = None,
+                masks: dict[str, np.ndarray] | None = None):
     """Measure every registered metric on every region it is registered for.
 
     Parameters
@@ -146,6 +157,9 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
         This photo's :func:`skin_image` (e.g. from its analysis): its maps are
         reused and only the aggregation over ``regions`` runs.  ``illuminant``,
         ``correction`` and ``use_checker`` are then ignored.
+    masks : dict of name → bool ndarray, optional (keyword-only)
+        With ``image``: the regions already on its work frame (``regions`` is
+        then only used for its names).
 
     Returns
     -------
@@ -167,7 +181,8 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
     correction = image.colour
     warnings: list[str] = list(correction.warnings)
     own_regions, own_masks = image.own_masks or (None, None)
-    masks = own_masks if regions is own_regions else work_masks(regions, image.frame)
+    if masks is None:
+        masks = own_masks if regions is own_regions else work_masks(regions, image.frame)
     view = image.measuring(masks["whole_face"])
     px_per_mm = image.px_per_mm
     min_px = MIN_REGION_MM2 * px_per_mm ** 2
