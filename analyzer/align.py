@@ -98,6 +98,9 @@ class Alignment:
         ``matrix[2, 2] == 1``).
     warped : ndarray (H, W, 3) uint8
         The follow-up resampled into the baseline frame (baseline shape).
+        :func:`align` leaves it to be computed on first access (a bicubic
+        warp of the whole photo, ~0.2 s at 12 MP, that a comparison does not
+        need): pass ``warped=None`` and the follow-up as ``followup`` for that.
     valid : ndarray (H, W) bool
         Baseline frame: skin in the baseline and in the aligned follow-up,
         where the follow-up's local texture matches (not covered, same shape).
@@ -113,10 +116,13 @@ class Alignment:
         ``"ecc-homography"`` (refined) or ``"landmarks"`` (similarity only).
     landmark_matrix : ndarray (3, 3)
         The landmark-only similarity (same direction as ``matrix``).
+    followup : ndarray (Hf, Wf, 3) uint8, optional
+        The follow-up photo (not copied: do not modify it while ``warped``
+        has not been read), from which ``warped`` is made when it is None.
     """
 
     matrix: np.ndarray
-    warped: np.ndarray
+    warped: np.ndarray | None = field(repr=False, compare=False)
     valid: np.ndarray
     residual_px: float
     ncc: float
@@ -127,6 +133,7 @@ class Alignment:
     landmark_matrix: np.ndarray | None = None
     checks: dict = field(default_factory=dict)
     local_flow: LocalFlow | None = None
+    followup: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         """JSON-friendly summary without images."""
@@ -146,6 +153,22 @@ class Alignment:
         if self.local_flow is not None:
             out["local_flow"] = self.local_flow.to_dict()
         return out
+
+
+def _get_warped(self: Alignment) -> np.ndarray:
+    if self._warped is None and self.followup is not None:
+        self._warped = warp_image(self.followup, self.matrix, self.valid.shape)
+    return self._warped
+
+
+def _set_warped(self: Alignment, value: np.ndarray | None) -> None:
+    self._warped = value
+
+
+# A property over the dataclass field: the generated __init__ stores through the
+# setter, and the getter warps on first access when only the follow-up was given.
+Alignment.warped = property(_get_warped, _set_warped,
+                            doc="The follow-up resampled into the baseline frame (made on first access).")
 
 
 # --------------------------------------------------------------------- geometry
@@ -594,7 +617,6 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
         checks["note"] = "landmark-only alignment (refinement off): about 2–4 px accuracy"
 
     shape = base.shape[:2]
-    warped = warp_image(fol, matrix, shape)
     residual = landmark_residual(matrix, bface, fface)
     try:
         ncc, drop, local_ncc, (lx, ly) = texture_agreement(
@@ -644,15 +666,17 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
         reasons.append(f"skin texture does not confirm the alignment (NCC {ncc:.2f}): "
                        "too little skin detail, blur or too different lighting")
 
-    lf = None
+    lf, warped = None, None  # warped: made on first access (Alignment.warped)
     if local and valid.sum() >= 100:
+        warped = warp_image(fol, matrix, shape)
         lf = local_flow(base, warped, valid)
         if lf.median_px > MAX_LOCAL_FLOW_IOD * iod:
             checks["local_flow_note"] = "expression differs: local correction is large"
-    return Alignment(matrix=_normalise(matrix), warped=warped, valid=valid, residual_px=residual,
+    matrix = _normalise(matrix)
+    return Alignment(matrix=matrix, warped=warped, valid=valid, residual_px=residual,
                      ncc=ncc, ok=not reasons, reason="; ".join(reasons), method=method,
                      seconds=time.perf_counter() - t0, landmark_matrix=m_landmarks,
-                     checks=checks, local_flow=lf)
+                     checks=checks, local_flow=lf, followup=fol)
 
 
 # ---------------------------------------------------------------------- overlay

@@ -187,3 +187,18 @@ def test_given_regions_and_large_photos_keep_the_result(pair):
     assert corner_error(np.linalg.inv(s) @ big.matrix @ s, true, b.shape) < 0.5
     assert big.valid.shape == b2.shape[:2]
     assert big.checks["skin_coverage"] > 0.75
+
+
+def test_warped_is_made_on_demand(pair):
+    """align does not warp the whole follow-up; Alignment.warped does, on first access."""
+    from analyzer.align import warp_image
+
+    b, f, _, _ = pair
+    res = align(b, f)
+    assert res._warped is None and "warped" not in repr(res)
+    expected = warp_image(f, res.matrix, b.shape)
+    np.testing.assert_array_equal(res.warped, expected)
+    assert res.warped is res.warped  # made once
+    given = Alignment(matrix=res.matrix, warped=expected, valid=res.valid, residual_px=0.0, ncc=0.0,
+                      ok=True, reason="", method="", seconds=0.0)
+    assert given.warped is expected
