@@ -252,17 +252,20 @@ def _on_box(regions: RegionMasks, name: str, rows: slice, cols: slice) -> np.nda
     return regions[name][rows, cols]
 
 
+def _refinement_mask_on(rgb: np.ndarray, points: np.ndarray, margin_px: float) -> np.ndarray:
+    """Face outline minus features (``margin_px``) minus pixels not coloured like skin."""
+    shape = rgb.shape[:2]
+    oval = polygon_mask(points, FACE_OVAL, shape)
+    oval &= ~feature_exclusion(points, shape, margin_px=margin_px)
+    return oval & ~skin_colour_outliers(rgb, oval)
+
+
 def refinement_mask_crop(rgb: np.ndarray, face: FaceLandmarks,
                          regions: RegionMasks | None) -> tuple[np.ndarray, slice, slice]:
     """:func:`refinement_mask` on the face box: ``(mask, rows, cols)``; False outside the box."""
-    shape = rgb.shape[:2]
-    rows, cols = face_crop(face.points, shape, 0.1 * face.interocular_px)
+    rows, cols = face_crop(face.points, rgb.shape[:2], 0.1 * face.interocular_px)
     pts = face.points - np.array([cols.start, rows.start], np.float32)
-    crop = rgb[rows, cols]
-    cshape = crop.shape[:2]
-    oval = polygon_mask(pts, FACE_OVAL, cshape)
-    oval &= ~feature_exclusion(pts, cshape, margin_px=0.04 * face.interocular_px)
-    mask = oval & ~skin_colour_outliers(crop, oval)
+    mask = _refinement_mask_on(rgb[rows, cols], pts, 0.04 * face.interocular_px)
     if regions is not None:
         mask |= _on_box(regions, "whole_face", rows, cols)
     return mask, rows, cols
@@ -274,7 +277,8 @@ def refinement_mask(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks |
     The whole face outline up to the hairline, minus eyes, brows, lips and
     nostrils (with margin) and minus pixels not coloured like skin; united with
     the whole-face skin mask of ``regions`` when given.  Computed on the face
-    box (:func:`refinement_mask_crop`).
+    box (:func:`refinement_mask_crop`); :func:`align` makes it at the finest
+    pyramid level (:func:`build_levels`).
     """
     crop, rows, cols = refinement_mask_crop(rgb, face, regions)
     mask = np.zeros(rgb.shape[:2], bool)
@@ -340,43 +344,81 @@ class _Level:
     follow: np.ndarray
     to_level_b: np.ndarray  # baseline full-res px -> level px
     to_level_f: np.ndarray  # follow-up full-res px -> level px
+    scale: float = 1.0      # level px per full-resolution px
 
 
-def _make_level(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray, box: tuple,
-                matrix: np.ndarray, s: float, offset: tuple[int, int] = (0, 0)) -> _Level:
-    """Crop the baseline face box and the follow-up area it maps to, resize by ``s``.
+def _resized(img: np.ndarray, s: float) -> np.ndarray:
+    """``img`` resized by ``s`` (area average when shrinking); pixel centres as :func:`_resize_matrix`."""
+    if s == 1.0:
+        return img
+    return cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
 
-    ``mask`` covers the baseline from pixel ``offset`` = ``(x, y)`` on (False
-    outside it); ``box`` is in full baseline pixels.
+
+def _feature_box(mask: np.ndarray, margin: int = 16) -> tuple[slice, slice]:
+    """Bounding box of ``mask`` grown by ``margin`` px (inside the image); raises when empty."""
+    x, y, w, h = cv2.boundingRect(mask)
+    if w == 0 or h == 0:
+        raise AlignmentError("no skin of the baseline face to refine on")
+    hh, ww = mask.shape[:2]
+    return (slice(max(0, y - margin), min(hh, y + h + margin)),
+            slice(max(0, x - margin), min(ww, x + w + margin)))
+
+
+def build_levels(baseline: np.ndarray, followup: np.ndarray, face: FaceLandmarks,
+                 regions: RegionMasks | None, matrix: np.ndarray,
+                 scales: list[float]) -> list[_Level]:
+    """The ECC pyramid (coarse → fine), from the face boxes only.
+
+    The baseline face box and the follow-up area that ``matrix`` (follow-up →
+    baseline) maps onto it, with a margin for the refinement, are resized once
+    to the finest scale; the refinement mask (:func:`refinement_mask`) is made
+    there, and coarser levels are area-averaged from that.  Each level keeps
+    the mask's bounding box plus 16 level px of the baseline.
+
+    Raises
+    ------
+    AlignmentError
+        When the baseline face maps outside the follow-up photo.
     """
     hb, wb = baseline.shape[:2]
     hf, wf = followup.shape[:2]
-    margin = 16.0 / s
-    x0, y0, bw, bh = box
-    bx0, by0 = int(max(0, x0 - margin)), int(max(0, y0 - margin))
-    bx1, by1 = int(min(wb, x0 + bw + margin)), int(min(hb, y0 + bh + margin))
-    corners = np.array([[bx0, by0], [bx1, by0], [bx1, by1], [bx0, by1]], np.float64)
+    iod = face.interocular_px
+    rows, cols = face_crop(face.points, (hb, wb), 0.1 * iod)
+    s = scales[-1]
+    b_fine = _resized(baseline[rows, cols], s)
+    to_fine_b = _resize_matrix(s) @ _translate(-cols.start, -rows.start)
+    mask_fine = _refinement_mask_on(b_fine, apply_matrix(to_fine_b, face.points), 0.04 * iod * s)
+    if regions is not None:
+        skin = _on_box(regions, "whole_face", rows, cols)
+        if s != 1.0:
+            skin = cv2.resize(skin.view(np.uint8) * np.uint8(255), (b_fine.shape[1], b_fine.shape[0]),
+                              interpolation=cv2.INTER_AREA) >= 128
+        mask_fine |= skin
+    mask_fine = mask_fine.view(np.uint8) * np.uint8(255)
+    # The follow-up: where the face box maps, plus 16 px of the coarsest level for the refinement.
+    margin = 16.0 / scales[0]
+    corners = np.array([[cols.start, rows.start], [cols.stop, rows.start], [cols.stop, rows.stop],
+                        [cols.start, rows.stop]], np.float64)
     q = apply_matrix(np.linalg.inv(matrix), corners)
     fx0, fy0 = np.maximum(np.floor(q.min(axis=0) - margin), 0).astype(int)
     fx1, fy1 = np.minimum(np.ceil(q.max(axis=0) + margin), [wf, hf]).astype(int)
     if fx1 - fx0 < 16 or fy1 - fy0 < 16:
         raise AlignmentError("the face of the baseline falls outside the follow-up photo")
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-    b = baseline[by0:by1, bx0:bx1]
-    f = followup[fy0:fy1, fx0:fx1]
-    if s != 1.0:
-        b = cv2.resize(b, None, fx=s, fy=s, interpolation=interp)
-        f = cv2.resize(f, None, fx=s, fy=s, interpolation=interp)
-    ox, oy = offset
-    mcrop = np.zeros((by1 - by0, bx1 - bx0), np.uint8)
-    sy0, sx0 = max(by0, oy), max(bx0, ox)
-    sy1, sx1 = min(by1, oy + mask.shape[0]), min(bx1, ox + mask.shape[1])
-    if sy1 > sy0 and sx1 > sx0:
-        mcrop[sy0 - by0:sy1 - by0, sx0 - bx0:sx1 - bx0] = mask[sy0 - oy:sy1 - oy, sx0 - ox:sx1 - ox]
-    m = cv2.resize(mcrop * np.uint8(255), (b.shape[1], b.shape[0]), interpolation=cv2.INTER_NEAREST)
-    r = _resize_matrix(s)
-    return _Level(feature_image(b), m, feature_image(f),
-                  r @ _translate(-bx0, -by0), r @ _translate(-fx0, -fy0))
+    f_fine = _resized(followup[fy0:fy1, fx0:fx1], s)
+    to_fine_f = _resize_matrix(s) @ _translate(-fx0, -fy0)
+    levels = []
+    for sk in scales:
+        r = sk / s
+        if r == 1.0:
+            b, f, m = b_fine, f_fine, mask_fine
+        else:
+            b, f = _resized(b_fine, r), _resized(f_fine, r)
+            m = cv2.resize(mask_fine, (b.shape[1], b.shape[0]), interpolation=cv2.INTER_NEAREST)
+        br, bc = _feature_box(m)
+        rk = _resize_matrix(r)
+        levels.append(_Level(feature_image(b[br, bc]), np.ascontiguousarray(m[br, bc]), feature_image(f),
+                             _translate(-bc.start, -br.start) @ rk @ to_fine_b, rk @ to_fine_f, sk))
+    return levels
 
 
 def _ecc_level(level: _Level, matrix: np.ndarray, gauss: int) -> tuple[float, np.ndarray]:
@@ -392,64 +434,42 @@ def _ecc_level(level: _Level, matrix: np.ndarray, gauss: int) -> tuple[float, np
     return float(cc), _normalise(np.linalg.inv(level.to_level_b) @ m_level @ level.to_level_f)
 
 
-def _mask_box(mask: np.ndarray, offset: tuple[int, int]) -> tuple[int, int, int, int]:
-    x, y, w, h = cv2.boundingRect(mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8))
-    return x + offset[0], y + offset[1], w, h
+def refine_ecc(levels: list[_Level], matrix: np.ndarray) -> tuple[np.ndarray, float]:
+    """Coarse-to-fine ECC homography on skin over :func:`build_levels`, from ``matrix``.
 
-
-def refine_ecc(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray, matrix: np.ndarray,
-               face_width_px: float, offset: tuple[int, int] = (0, 0),
-               levels: list | None = None) -> tuple[np.ndarray, float]:
-    """Coarse-to-fine ECC homography on skin, starting from ``matrix`` (follow-up → baseline).
-
-    ``mask`` starts at baseline pixel ``offset`` (x, y).  The finest level has
-    the face at most ``FINE_FACE_PX`` wide, whatever the photo's resolution.
-    When ``levels`` is a list, the finest :class:`_Level` is appended to it.
-    Raises ``cv2.error`` when ECC does not converge.
+    ``matrix`` maps follow-up → baseline full-resolution pixels, as does the
+    result.  Raises ``cv2.error`` when ECC does not converge.
     """
-    box = _mask_box(mask, offset)
-    scales = pyramid_scales(face_width_px)
     cc = 0.0
-    for i, s in enumerate(scales):
-        level = _make_level(baseline, followup, mask, box, matrix, s, offset)
-        gauss = 5 if i == len(scales) - 1 and s > 0.75 else 3
+    for i, level in enumerate(levels):
+        gauss = 5 if i == len(levels) - 1 and level.scale > 0.75 else 3
         cc, matrix = _ecc_level(level, matrix, gauss)
-    if levels is not None:
-        levels.append((scales[-1], level))
     return matrix, cc
 
 
-def texture_agreement(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarray,
-                      matrix: np.ndarray, window_px: float,
-                      shift_px: float = PEAK_SHIFT_PX, *, offset: tuple[int, int] = (0, 0),
-                      scale: float = 1.0, level: _Level | None = None
-                      ) -> tuple[float, float, np.ndarray, tuple[int, int]]:
+def texture_agreement(level: _Level, matrix: np.ndarray, window_px: float,
+                      shift_px: float = PEAK_SHIFT_PX) -> tuple[float, float, np.ndarray, np.ndarray]:
     """How well the aligned follow-up's skin texture matches the baseline's.
 
-    Works on the bounding box of ``mask`` (baseline frame; ``mask`` starts at
-    baseline pixel ``offset``) resized by ``scale`` (the finest ECC level:
-    the face at most ``FINE_FACE_PX`` wide).  ``level`` reuses that level's
-    feature images when given.
+    Works on a pyramid level (:func:`build_levels`; the finest: the skin
+    detail ECC used).
 
     Returns
     -------
     ncc : float
-        NCC of the feature images on ``mask`` at ``matrix``.
+        NCC of the feature images on the level's mask at ``matrix``.
     drop : float
         ``ncc`` minus its mean when the follow-up is moved by ``shift_px``
-        (working-scale px): a true alignment of textured skin peaks sharply,
-        a false one is flat.
+        (level px): a true alignment of textured skin peaks sharply, a false
+        one is flat.
     local : ndarray (h, w) float32
         Gaussian-windowed (``window_px``, full-resolution px) local
-        correlation on the bounding box of ``mask`` at full resolution; about
-        0 where the follow-up shows something else (covered, out of frame,
-        changed shape).
-    origin : (x, y)
-        Baseline pixel of ``local[0, 0]``.
+        correlation, on a grid of the level's crop (coarser for wide windows);
+        about 0 where the follow-up shows something else (covered, out of
+        frame, changed shape).
+    to_local : ndarray (3, 3)
+        Baseline full-resolution pixel → ``local`` pixel.
     """
-    box = _mask_box(mask, offset)
-    if level is None:
-        level = _make_level(baseline, followup, mask, box, matrix, scale, offset)
     fb = level.base
     m = level.mask > 0
     fol = level.follow
@@ -472,7 +492,7 @@ def texture_agreement(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarr
         fs, ins = warp_features(moved)
         shifted.append(_masked_ncc(fb, fs, m & ins))
     wm = (m & inside).astype(np.float32)
-    sigma = max(window_px * scale, 0.5)
+    sigma = max(window_px * level.scale, 0.5)
     fbw = fb * wm
     ffw = ff * wm
     products = [fbw * ff, fbw * fb, ffw * ff]
@@ -488,12 +508,7 @@ def texture_agreement(baseline: np.ndarray, followup: np.ndarray, mask: np.ndarr
         sigma = float(np.sqrt(max(sigma * sigma / (step * step) - 1.0 / 12.0, 0.25)))
     num, bb, fff = (cv2.GaussianBlur(p, (0, 0), sigma) for p in products)
     local_small = (num / (np.sqrt(np.maximum(bb * fff, 0.0)) + 1e-6)).astype(np.float32)
-    # box px -> level px -> small px: resample onto the box's full-resolution grid
-    x, y, w, h = box
-    to_grid = (to_small @ level.to_level_b @ _translate(x, y))[:2]
-    local = cv2.warpAffine(local_small, to_grid, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return ncc, ncc - float(np.mean(shifted)), local, (x, y)
+    return ncc, ncc - float(np.mean(shifted)), local_small, to_small @ level.to_level_b
 
 
 # ---------------------------------------------------------------------- local flow
@@ -591,15 +606,17 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
     matrix, method, reasons = m_landmarks, "landmarks", []
     checks: dict = {}
     iod = max(bface.interocular_px, 1.0)
-    mask, mrows, mcols = refinement_mask_crop(base, bface, bregions)
-    offset = (mcols.start, mrows.start)
     face_w = float(np.ptp(bface.points[:, 0]))
-    scale = pyramid_scales(face_w)[-1]
-    levels: list = []
-    if refine:
+    levels: list[_Level] = []
+    try:
+        scales = pyramid_scales(face_w)
+        levels = build_levels(base, fol, bface, bregions, m_landmarks, scales if refine else scales[-1:])
+    except AlignmentError as exc:  # the face leaves the frame: landmarks only
+        if refine:
+            reasons.append(f"alignment could not be refined: {exc}; using landmarks only")
+    if refine and levels:
         try:
-            m_refined, checks["ecc"] = refine_ecc(base, fol, mask, m_landmarks, face_w, offset,
-                                                  levels=levels)
+            m_refined, checks["ecc"] = refine_ecc(levels, m_landmarks)
             disagree = np.linalg.norm(
                 apply_matrix(m_refined, fface.points[list(STABLE_LANDMARKS)])
                 - apply_matrix(m_landmarks, fface.points[list(STABLE_LANDMARKS)]), axis=1)
@@ -611,19 +628,15 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
         except (cv2.error, np.linalg.LinAlgError):
             reasons.append("alignment could not be refined: too little skin detail or too "
                            "different lighting; using landmarks only (about 2–4 px accuracy)")
-        except AlignmentError as exc:  # the face leaves the frame: landmarks only
-            reasons.append(f"alignment could not be refined: {exc}; using landmarks only")
-    else:
+    elif not refine:
         checks["note"] = "landmark-only alignment (refinement off): about 2–4 px accuracy"
 
     shape = base.shape[:2]
     residual = landmark_residual(matrix, bface, fface)
-    try:
-        ncc, drop, local_ncc, (lx, ly) = texture_agreement(
-            base, fol, mask, matrix, LOCAL_WINDOW_IOD * iod, offset=offset, scale=scale,
-            level=levels[-1][1] if levels else None)
-    except AlignmentError:  # the baseline face maps outside the follow-up
-        ncc, drop, local_ncc, (lx, ly) = 0.0, 0.0, np.zeros((1, 1), np.float32), (0, 0)
+    if levels:
+        ncc, drop, local_ncc, to_local = texture_agreement(levels[-1], matrix, LOCAL_WINDOW_IOD * iod)
+    else:  # the baseline face maps outside the follow-up
+        ncc, drop, local_ncc, to_local = 0.0, 0.0, np.zeros((1, 1), np.float32), np.eye(3)
     # Everything below lives on the baseline's whole-face box.
     brows, bcols = bregions.box
     bskin = bregions.crop("whole_face")
@@ -636,14 +649,10 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
     valid_box = bskin & fskin_in_base
     if method != "landmarks":
         thr = max(MIN_LOCAL_NCC, LOCAL_NCC_FRACTION * ncc)
-        agree = np.zeros((bh, bw), bool)
-        # local_ncc covers baseline px [lx, lx + w) × [ly, ly + h)
-        ax0, ay0 = max(lx, bx0), max(ly, by0)
-        ax1 = min(lx + local_ncc.shape[1], bx0 + bw)
-        ay1 = min(ly + local_ncc.shape[0], by0 + bh)
-        if ax1 > ax0 and ay1 > ay0:
-            agree[ay0 - by0:ay1 - by0, ax0 - bx0:ax1 - bx0] = \
-                local_ncc[ay0 - ly:ay1 - ly, ax0 - lx:ax1 - lx] > thr
+        # local_ncc sampled at the box's full-resolution pixels (0 outside its grid)
+        grid = (to_local @ _translate(bx0, by0))[:2]
+        agree = cv2.warpAffine(local_ncc, grid, (bw, bh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0) > thr
         valid_box &= agree
     del local_ncc
     valid = np.zeros(shape, bool)
