@@ -232,18 +232,32 @@ def warp_image(followup_rgb: np.ndarray, matrix: np.ndarray, shape: tuple[int, i
 
 # ---------------------------------------------------------------------- features
 
-def feature_image(rgb: np.ndarray, sigma: float = FEATURE_SIGMA_PX) -> np.ndarray:
+def feature_image(img: np.ndarray, sigma: float = FEATURE_SIGMA_PX) -> np.ndarray:
     """Locally normalised log-luminance (float32): lighting-tolerant texture.
 
     ``log`` turns exposure, white balance and a lighting gradient into additive,
     smooth terms; subtracting the local mean (Gaussian ``sigma``) removes them
     and dividing by the local spread (Gaussian ``2·sigma``) evens out contrast.
+    ``img`` is RGB uint8 or its luminance (2-D).
     """
-    y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    log = np.log(y + 8.0)
+    y = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    log = cv2.LUT(y, _LOG_LUMA) if y.dtype == np.uint8 else np.log(y.astype(np.float32) + np.float32(8.0))
     hp = log - cv2.GaussianBlur(log, (0, 0), sigma)
-    spread = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 2.0 * sigma)) + 1e-3
-    return (hp / spread).astype(np.float32)
+    var = hp * hp
+    h, w = var.shape
+    if sigma >= 2.0 and min(h, w) >= 32:
+        # The spread is smooth (2·sigma): blurred on a half-size grid (a 2×2 area average has
+        # variance 1/12 half-grid px², bilinear upsampling 1/6), 6× cheaper than at full size.
+        half = cv2.resize(var, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+        half = cv2.GaussianBlur(half, (0, 0), float(np.sqrt(sigma * sigma - 0.25)))
+        var = cv2.resize(half, (w, h), interpolation=cv2.INTER_LINEAR)
+    else:
+        var = cv2.GaussianBlur(var, (0, 0), 2.0 * sigma)
+    spread = np.sqrt(var) + np.float32(1e-3)
+    return (hp / spread).astype(np.float32, copy=False)
+
+
+_LOG_LUMA = np.log(np.arange(256, dtype=np.float32) + np.float32(8.0))  # feature_image's log, 8-bit
 
 
 def _on_box(regions: RegionMasks, name: str, rows: slice, cols: slice) -> np.ndarray:
@@ -287,17 +301,6 @@ def refinement_mask(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks |
     mask = np.zeros(rgb.shape[:2], bool)
     mask[rows, cols] = crop
     return mask
-
-
-def _masked_ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
-    if mask.sum() < 50:
-        return 0.0
-    x = a[mask].astype(np.float64)
-    y = b[mask].astype(np.float64)
-    x -= x.mean()
-    y -= y.mean()
-    d = np.sqrt((x * x).sum() * (y * y).sum())
-    return float((x * y).sum() / d) if d > 0 else 0.0
 
 
 # --------------------------------------------------------------------- landmarks
@@ -394,26 +397,33 @@ def build_levels(baseline: np.ndarray, followup: np.ndarray, face: FaceLandmarks
     iod = face.interocular_px
     rows, cols = face_crop(face.points, (hb, wb), 0.1 * iod)
     s = scales[-1]
-    b_fine = _resized(baseline[rows, cols], s)
+    crop = baseline[rows, cols]
+    fine_size = (max(1, int(round(crop.shape[1] * s))), max(1, int(round(crop.shape[0] * s))))
     to_fine_b = _resize_matrix(s) @ _translate(-cols.start, -rows.start)
-    mask_fine = _refinement_mask_on(b_fine, apply_matrix(to_fine_b, face.points), 0.04 * iod * s)
+    # The mask is a per-pixel decision: made on nearest samples (as a full-resolution
+    # mask resized with INTER_NEAREST); the features get area-averaged luminance.
+    sampled = crop if s == 1.0 else cv2.resize(crop, fine_size, interpolation=cv2.INTER_NEAREST)
+    mask_fine = _refinement_mask_on(sampled, apply_matrix(to_fine_b, face.points), 0.04 * iod * s)
+    del sampled
     if regions is not None:
         skin = _on_box(regions, "whole_face", rows, cols)
         if s != 1.0:
-            skin = cv2.resize(skin.view(np.uint8) * np.uint8(255), (b_fine.shape[1], b_fine.shape[0]),
-                              interpolation=cv2.INTER_AREA) >= 128
+            skin = cv2.resize(skin.view(np.uint8), fine_size, interpolation=cv2.INTER_NEAREST).view(bool)
         mask_fine |= skin
     mask_fine = mask_fine.view(np.uint8) * np.uint8(255)
-    # The follow-up: where the face box maps, plus 16 px of the coarsest level for the refinement.
+    b_fine = _resized(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), s)
+    # The follow-up: where the baseline's skin (plus the features' margin) maps, plus
+    # 16 px of the coarsest level for the refinement to move in.
+    fr, fc = _feature_box(mask_fine)
+    box = np.array([[fc.start, fr.start], [fc.stop, fr.start], [fc.stop, fr.stop], [fc.start, fr.stop]],
+                   np.float64)
+    q = apply_matrix(np.linalg.inv(to_fine_b @ matrix), box - 0.5)
     margin = 16.0 / scales[0]
-    corners = np.array([[cols.start, rows.start], [cols.stop, rows.start], [cols.stop, rows.stop],
-                        [cols.start, rows.stop]], np.float64)
-    q = apply_matrix(np.linalg.inv(matrix), corners)
     fx0, fy0 = np.maximum(np.floor(q.min(axis=0) - margin), 0).astype(int)
     fx1, fy1 = np.minimum(np.ceil(q.max(axis=0) + margin), [wf, hf]).astype(int)
     if fx1 - fx0 < 16 or fy1 - fy0 < 16:
         raise AlignmentError("the face of the baseline falls outside the follow-up photo")
-    f_fine = _resized(followup[fy0:fy1, fx0:fx1], s)
+    f_fine = _resized(cv2.cvtColor(followup[fy0:fy1, fx0:fx1], cv2.COLOR_RGB2GRAY), s)
     to_fine_f = _resize_matrix(s) @ _translate(-fx0, -fy0)
     levels = []
     for sk in scales:
@@ -610,27 +620,52 @@ def texture_agreement(level: _Level, matrix: np.ndarray, window_px: float,
         Baseline full-resolution pixel → ``local`` pixel.
     """
     fb = level.base
-    m = level.mask > 0
     fol = level.follow
     hl, wl = fb.shape
+    hf, wf = fol.shape
+    idx = np.flatnonzero(level.mask)
+    if len(idx) < 50:
+        return 0.0, 0.0, np.zeros((1, 1), np.float32), np.eye(3)
+    base_v = fb.ravel()[idx].astype(np.float64)
+    base_v -= base_v.mean()
+    base_n2 = float(np.dot(base_v, base_v))
+    corners = np.array([[0.0, 0.0], [wl - 1.0, 0.0], [wl - 1.0, hl - 1.0], [0.0, hl - 1.0]])
+    to_follow = level.to_level_f @ np.linalg.inv(matrix) @ np.linalg.inv(level.to_level_b)
 
-    def warp_features(mat):
-        # level baseline px -> level follow-up px
-        crop = level.to_level_b @ mat @ np.linalg.inv(level.to_level_f)
-        out = cv2.warpPerspective(fol, crop, (wl, hl), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
+    def warp_features(shift):
+        # follow-up features on the baseline level grid, moved by ``shift`` (level px);
+        # ``inside`` (None: everywhere) where they come from inside the follow-up crop
+        m = to_follow @ _translate(-shift[0], -shift[1])
+        q = apply_matrix(m, corners)
+        everywhere = bool((q > 0).all() and (q[:, 0] < wf - 1).all() and (q[:, 1] < hf - 1).all())
+        out = cv2.warpPerspective(fol, m, (wl, hl), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0.0 if everywhere else np.nan)
+        if everywhere:
+            return out, None
         inside = np.isfinite(out)
-        return np.nan_to_num(out), inside
+        out[~inside] = 0.0
+        return out, inside
 
-    ff, inside = warp_features(matrix)
-    ncc = _masked_ncc(fb, ff, m & inside)
-    shifted = []
-    to_full = np.linalg.inv(level.to_level_b)
-    for dx, dy in ((shift_px, 0), (-shift_px, 0), (0, shift_px), (0, -shift_px)):
-        moved = to_full @ _translate(dx, dy) @ level.to_level_b @ matrix
-        fs, ins = warp_features(moved)
-        shifted.append(_masked_ncc(fb, fs, m & ins))
-    wm = (m & inside).astype(np.float32)
+    def ncc_at(ff, inside):
+        y = ff.ravel()[idx].astype(np.float64)
+        x, x_n2 = base_v, base_n2
+        if inside is not None:
+            ok = inside.ravel()[idx]
+            if np.count_nonzero(ok) < 50:
+                return 0.0
+            x, y = x[ok], y[ok]
+            x = x - x.mean()
+            x_n2 = float(np.dot(x, x))
+        y -= y.mean()
+        d = np.sqrt(x_n2 * float(np.dot(y, y)))
+        return float(np.dot(x, y) / d) if d > 0 else 0.0
+
+    ff, inside = warp_features((0.0, 0.0))
+    ncc = ncc_at(ff, inside)
+    shifted = [ncc_at(*warp_features(d)) for d in ((shift_px, 0.0), (-shift_px, 0.0),
+                                                  (0.0, shift_px), (0.0, -shift_px))]
+    m = level.mask > 0
+    wm = (m if inside is None else m & inside).astype(np.float32)
     sigma = max(window_px * level.scale, 0.5)
     fbw = fb * wm
     ffw = ff * wm
