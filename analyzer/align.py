@@ -68,7 +68,7 @@ COARSE_FACE_PX = 180          # coarsest pyramid level: face about this wide
 FEATURE_SIGMA_PX = 4.0        # local mean / spread scale of the feature image, level px
 ECC_ITERATIONS = 60
 ECC_EPS = 1e-5                # stop when the correlation changes less than this
-ECC_STEP_PX = 1e-3            # or when a step moves the level's corners less than this (level px)
+ECC_STEP_PX = 0.01            # or when a step moves the level's corners less than this (level px)
 
 
 @dataclass
@@ -357,6 +357,13 @@ class _Level:
     to_level_b: np.ndarray  # baseline full-res px -> level px
     to_level_f: np.ndarray  # follow-up full-res px -> level px
     scale: float = 1.0      # level px per full-resolution px
+    _pixels: tuple | None = field(default=None, repr=False)
+
+    def pixels(self) -> tuple[np.ndarray, np.ndarray]:
+        """``np.nonzero(mask)`` (rows, columns), computed once."""
+        if self._pixels is None:
+            self._pixels = np.nonzero(self.mask)
+        return self._pixels
 
 
 def _resized(img: np.ndarray, s: float) -> np.ndarray:
@@ -440,6 +447,16 @@ def build_levels(baseline: np.ndarray, followup: np.ndarray, face: FaceLandmarks
     return levels
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Dot product of two float32 vectors, summed pairwise.
+
+    Not ``np.dot``: on these sizes BLAS starts threads that spin after the call
+    and slow down OpenCV's own threads (align runs ~25 % slower on 2 cores).
+    Hence also ``np.einsum`` (no BLAS) for the small matrix products below.
+    """
+    return float((a * b).sum(dtype=np.float64))
+
+
 _DIFF_X = np.array([[-0.5, 0.0, 0.5]], np.float32)   # the derivative filter of OpenCV's ECC
 _DIFF_Y = np.ascontiguousarray(_DIFF_X.T)
 
@@ -449,8 +466,9 @@ def _step_matrix(dp: np.ndarray) -> np.ndarray:
 
 
 def ecc_homography(template: np.ndarray, image: np.ndarray, mask: np.ndarray, warp: np.ndarray, *,
-                   gauss: int = 3, iterations: int = ECC_ITERATIONS, eps: float = ECC_EPS,
-                   step_px: float = ECC_STEP_PX, hessian_step: int = 3) -> tuple[float, np.ndarray]:
+                   gauss: int = 3, iterations: int | None = None, eps: float | None = None,
+                   step_px: float | None = None, hessian_step: int = 3,
+                   pixels: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, np.ndarray]:
     """Homography maximising the enhanced correlation coefficient on ``mask``.
 
     The criterion of ``cv2.findTransformECCWithMask`` (Evangelidis & Psarakis
@@ -459,7 +477,8 @@ def ecc_homography(template: np.ndarray, image: np.ndarray, mask: np.ndarray, wa
     forward-compositional Gauss–Newton steps computed on the masked pixels
     only, which is several times faster than OpenCV's dense implementation.
     The Gauss–Newton matrix is summed over every ``hessian_step``-th masked
-    pixel: it sets the step, not the maximum it converges to.
+    pixel, at the first step only: it sets the steps, not the maximum they
+    converge to.
 
     Parameters
     ----------
@@ -471,7 +490,10 @@ def ecc_homography(template: np.ndarray, image: np.ndarray, mask: np.ndarray, wa
         Initial template pixel → image pixel homography.
     iterations, eps, step_px
         Stop after ``iterations``, when the correlation changes by less than
-        ``eps``, or when a step moves no template corner by ``step_px`` px.
+        ``eps``, or when a step moves no template corner by ``step_px`` px
+        (defaults ``ECC_ITERATIONS``, ``ECC_EPS``, ``ECC_STEP_PX``).
+    pixels : (rows, columns), optional
+        ``np.nonzero(mask)`` when already known.
 
     Returns
     -------
@@ -484,35 +506,53 @@ def ecc_homography(template: np.ndarray, image: np.ndarray, mask: np.ndarray, wa
         When the images do not overlap on the mask or the step would
         minimise the correlation (as OpenCV's ECC).
     """
+    iterations = ECC_ITERATIONS if iterations is None else iterations
+    eps = ECC_EPS if eps is None else eps
+    step_px = ECC_STEP_PX if step_px is None else step_px
     t = cv2.GaussianBlur(template, (gauss, gauss), 0) if gauss > 1 else template
     img = cv2.GaussianBlur(image, (gauss, gauss), 0) if gauss > 1 else image
     h, w = t.shape
-    idx = np.flatnonzero(np.asarray(mask).ravel())
-    if len(idx) < 50:
+    ys, xs = np.nonzero(np.asarray(mask)) if pixels is None else pixels
+    n_all = len(xs)
+    if n_all < 50:
         raise cv2.error("ECC: too few template pixels")
-    ys, xs = np.divmod(idx, w)
+    idx = ys * w + xs
     # Parameters act on coordinates centred on the template and scaled to ~[-1, 1].
     cx, cy, d = 0.5 * (w - 1), 0.5 * (h - 1), 0.5 * float(np.hypot(w, h))
     norm = np.array([[1.0 / d, 0.0, -cx / d], [0.0, 1.0 / d, -cy / d], [0.0, 0.0, 1.0]])
     norm_inv = np.linalg.inv(norm)
-    x = ((xs - cx) / d).astype(np.float32)
-    y = ((ys - cy) / d).astype(np.float32)
+    # Monomials x, y, 1, x², xy, y² of the normalised coordinates: G·v for the Jacobian G
+    # (rows gx·x, gx·y, gx, gy·x, gy·y, gy, -s·x, -s·y; s = gx·x + gy·y) comes from the
+    # moments of gx·v and gy·v over them.
+    mono = np.empty((6, n_all), np.float32)
+    x, y = mono[0], mono[1]
+    np.subtract(xs, cx, out=x, casting="unsafe")
+    x *= np.float32(1.0 / d)
+    np.subtract(ys, cy, out=y, casting="unsafe")
+    y *= np.float32(1.0 / d)
     del xs, ys
-    # G·v for the Jacobian G (rows gx·x, gx·y, gx, gy·x, gy·y, gy, -s·x, -s·y; s = gx·x + gy·y)
-    # from the moments of gx·v and gy·v over these monomials.
-    mono = np.stack([x, y, np.ones_like(x), x * x, x * y, y * y])
-    tv_all = t.ravel()[idx]
+    mono[2] = 1.0
+    np.multiply(x, x, out=mono[3])
+    np.multiply(x, y, out=mono[4])
+    np.multiply(y, y, out=mono[5])
+    tz_all = t.ravel()[idx]
+    tz_all -= np.float32(tz_all.mean(dtype=np.float64))
+    tz_n2_all = _dot(tz_all, tz_all)
     corners = np.array([[0.0, 0.0], [w - 1.0, 0.0], [w - 1.0, h - 1.0], [0.0, h - 1.0]])
+    # buffers: gradients and image at the mask pixels, products for the moments
+    gx, gy, iv = (np.empty(n_all, np.float32) for _ in range(3))
+    ab = np.empty((4, n_all), np.float32)
+    dgx, dgy = (np.empty((h, w), np.float32) for _ in range(2))
 
     def project(gx, gy, vectors, m):
-        ab = np.empty((2 * len(vectors), gx.shape[0]), np.float32)
-        for k, v in enumerate(vectors):
-            np.multiply(gx, v, out=ab[2 * k])
-            np.multiply(gy, v, out=ab[2 * k + 1])
-        mom = (m @ ab.T).astype(np.float64) * d     # (6, 2k): gradients in normalised units
+        k = len(vectors)
+        for j, v in enumerate(vectors):
+            np.multiply(gx, v, out=ab[2 * j, :len(v)])
+            np.multiply(gy, v, out=ab[2 * j + 1, :len(v)])
+        mom = np.einsum("in,jn->ij", m, ab[:2 * k, :m.shape[1]]).astype(np.float64) * d  # normalised units
         out = []
-        for k in range(len(vectors)):
-            a, b = mom[:, 2 * k], mom[:, 2 * k + 1]
+        for j in range(k):
+            a, b = mom[:, 2 * j], mom[:, 2 * j + 1]
             out.append(np.array([a[0], a[1], a[2], b[0], b[1], b[2], -(a[3] + b[4]), -(a[4] + b[5])]))
         return out
 
@@ -532,30 +572,37 @@ def ecc_homography(template: np.ndarray, image: np.ndarray, mask: np.ndarray, wa
         np.multiply(s, xs_, out=jac[6])
         np.multiply(s, ys_, out=jac[7])
         jac[6:] *= -1
-        return (jac @ jac.T).astype(np.float64) * (n / jac.shape[1])
+        return np.linalg.inv(np.einsum("in,jn->ij", jac, jac).astype(np.float64) * (n / jac.shape[1]))
 
     warp = np.asarray(warp, np.float64) / warp[2, 2]
     rho, last_rho = -1.0, -eps
+    hess_inv, hess_n = None, -1
     for _ in range(max(int(iterations), 1)):
         iw = cv2.warpPerspective(img, warp, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
-        gx = cv2.filter2D(iw, -1, _DIFF_X).ravel()[idx]
-        gy = cv2.filter2D(iw, -1, _DIFF_Y).ravel()[idx]
-        iv = iw.ravel()[idx]
-        m, tv = mono, tv_all
+        cv2.filter2D(iw, -1, _DIFF_X, dst=dgx)
+        cv2.filter2D(iw, -1, _DIFF_Y, dst=dgy)
+        np.take(dgx.ravel(), idx, out=gx)
+        np.take(dgy.ravel(), idx, out=gy)
+        np.take(iw.ravel(), idx, out=iv)
+        g_x, g_y, i_v, m, tz, tz_n2 = gx, gy, iv, mono, tz_all, tz_n2_all
         if not np.isfinite(float(gx.sum()) + float(gy.sum()) + float(iv.sum())):
             ok = np.isfinite(gx) & np.isfinite(gy) & np.isfinite(iv)
             if np.count_nonzero(ok) < 50:
                 raise cv2.error("ECC: the images do not overlap on the template mask")
-            gx, gy, iv, m, tv = gx[ok], gy[ok], iv[ok], mono[:, ok], tv_all[ok]
-        n = iv.shape[0]
-        iz = iv - np.float32(iv.mean(dtype=np.float64))
-        tz = tv - np.float32(tv.mean(dtype=np.float64))
-        ip, tp = project(gx, gy, (iz, tz), m)
-        hess_inv = np.linalg.inv(hessian(gx, gy, m, n))
-        corr = float(np.dot(tz, iz))
-        img_n2 = float(np.dot(iz, iz))
-        last_rho, rho = rho, corr / np.sqrt(float(np.dot(tz, tz)) * img_n2)
+            g_x, g_y, i_v, m = gx[ok], gy[ok], iv[ok], mono[:, ok]
+            tz = t.ravel()[idx[ok]]
+            tz -= np.float32(tz.mean(dtype=np.float64))
+            tz_n2 = _dot(tz, tz)
+        n = i_v.shape[0]
+        i_v -= np.float32(i_v.mean(dtype=np.float64))
+        ip, tp = project(g_x, g_y, (i_v, tz), m)
+        if hess_inv is None or n != hess_n:
+            # the Gauss-Newton matrix of the first step serves the following ones
+            hess_inv, hess_n = hessian(g_x, g_y, m, n), n
+        corr = _dot(tz, i_v)
+        img_n2 = _dot(i_v, i_v)
+        last_rho, rho = rho, corr / np.sqrt(tz_n2 * img_n2)
         if not np.isfinite(rho):
             raise cv2.error("ECC: NaN encountered")
         ip_h = hess_inv @ ip
@@ -578,7 +625,7 @@ def _ecc_level(level: _Level, matrix: np.ndarray, gauss: int) -> tuple[float, np
     # ECC's warp maps template (baseline level px) -> input (follow-up level px).
     m_level = level.to_level_b @ matrix @ np.linalg.inv(level.to_level_f)
     cc, warp = ecc_homography(level.base, level.follow, level.mask, _normalise(np.linalg.inv(m_level)),
-                              gauss=gauss)
+                              gauss=gauss, pixels=level.pixels())
     m_level = np.linalg.inv(warp)
     return float(cc), _normalise(np.linalg.inv(level.to_level_b) @ m_level @ level.to_level_f)
 
@@ -623,47 +670,60 @@ def texture_agreement(level: _Level, matrix: np.ndarray, window_px: float,
     fol = level.follow
     hl, wl = fb.shape
     hf, wf = fol.shape
-    idx = np.flatnonzero(level.mask)
-    if len(idx) < 50:
+    ys, xs = level.pixels()
+    if len(xs) < 50:
         return 0.0, 0.0, np.zeros((1, 1), np.float32), np.eye(3)
-    base_v = fb.ravel()[idx].astype(np.float64)
-    base_v -= base_v.mean()
-    base_n2 = float(np.dot(base_v, base_v))
-    corners = np.array([[0.0, 0.0], [wl - 1.0, 0.0], [wl - 1.0, hl - 1.0], [0.0, hl - 1.0]])
+    idx = ys * wl + xs
+    base_v = fb.ravel()[idx]
+    base_v -= np.float32(base_v.mean(dtype=np.float64))
+    base_n2 = _dot(base_v, base_v)
     to_follow = level.to_level_f @ np.linalg.inv(matrix) @ np.linalg.inv(level.to_level_b)
 
-    def warp_features(shift):
-        # follow-up features on the baseline level grid, moved by ``shift`` (level px);
-        # ``inside`` (None: everywhere) where they come from inside the follow-up crop
-        m = to_follow @ _translate(-shift[0], -shift[1])
-        q = apply_matrix(m, corners)
-        everywhere = bool((q > 0).all() and (q[:, 0] < wf - 1).all() and (q[:, 1] < hf - 1).all())
-        out = cv2.warpPerspective(fol, m, (wl, hl), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0.0 if everywhere else np.nan)
-        if everywhere:
-            return out, None
-        inside = np.isfinite(out)
-        out[~inside] = 0.0
-        return out, inside
-
-    def ncc_at(ff, inside):
-        y = ff.ravel()[idx].astype(np.float64)
+    def ncc_at(y, inside):
         x, x_n2 = base_v, base_n2
         if inside is not None:
-            ok = inside.ravel()[idx]
+            ok = inside.ravel()[idx] if inside.shape != y.shape else inside
             if np.count_nonzero(ok) < 50:
                 return 0.0
             x, y = x[ok], y[ok]
-            x = x - x.mean()
-            x_n2 = float(np.dot(x, x))
-        y -= y.mean()
-        d = np.sqrt(x_n2 * float(np.dot(y, y)))
-        return float(np.dot(x, y) / d) if d > 0 else 0.0
+            x = x - np.float32(x.mean(dtype=np.float64))
+            x_n2 = _dot(x, x)
+        y = y - np.float32(y.mean(dtype=np.float64))
+        d = np.sqrt(x_n2 * _dot(y, y))
+        return _dot(x, y) / d if d > 0 else 0.0
 
-    ff, inside = warp_features((0.0, 0.0))
-    ncc = ncc_at(ff, inside)
-    shifted = [ncc_at(*warp_features(d)) for d in ((shift_px, 0.0), (-shift_px, 0.0),
-                                                  (0.0, shift_px), (0.0, -shift_px))]
+    # at the transform: the whole level grid (the local agreement needs it)
+    q = apply_matrix(to_follow, np.array([[0.0, 0.0], [wl - 1.0, 0.0], [wl - 1.0, hl - 1.0], [0.0, hl - 1.0]]))
+    everywhere = bool((q > 0).all() and (q[:, 0] < wf - 1).all() and (q[:, 1] < hf - 1).all())
+    ff = cv2.warpPerspective(fol, to_follow, (wl, hl), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=0.0 if everywhere else np.nan)
+    inside = None
+    if not everywhere:
+        inside = np.isfinite(ff)
+        ff[~inside] = 0.0
+    ncc = ncc_at(ff.ravel()[idx], inside)
+    # moved by shift_px: sampled at the mask's pixels only (same bilinear sampling)
+    hm = to_follow.astype(np.float32)
+    xf, yf = xs.astype(np.float32), ys.astype(np.float32)
+    num_x = hm[0, 0] * xf + hm[0, 1] * yf + hm[0, 2]
+    num_y = hm[1, 0] * xf + hm[1, 1] * yf + hm[1, 2]
+    den = hm[2, 0] * xf + hm[2, 1] * yf + hm[2, 2]
+    del xf, yf
+    n = len(xs)
+    rows = -(-n // 1024)  # remap wants images below 32767 px a side: 1024 samples a row
+    map_x, map_y, dd = (np.zeros(rows * 1024, np.float32) for _ in range(3))
+    shifted = []
+    for dx, dy in ((shift_px, 0.0), (-shift_px, 0.0), (0.0, shift_px), (0.0, -shift_px)):
+        # the follow-up at baseline level pixel p - (dx, dy)
+        np.subtract(den, np.float32(to_follow[2, 0] * dx + to_follow[2, 1] * dy), out=dd[:n])
+        np.subtract(num_x, np.float32(to_follow[0, 0] * dx + to_follow[0, 1] * dy), out=map_x[:n])
+        np.subtract(num_y, np.float32(to_follow[1, 0] * dx + to_follow[1, 1] * dy), out=map_y[:n])
+        map_x[:n] /= dd[:n]
+        map_y[:n] /= dd[:n]
+        v = cv2.remap(fol, map_x.reshape(rows, 1024), map_y.reshape(rows, 1024), cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan).ravel()[:n]
+        ok = np.isfinite(v)
+        shifted.append(ncc_at(v, None if ok.all() else ok))
     m = level.mask > 0
     wm = (m if inside is None else m & inside).astype(np.float32)
     sigma = max(window_px * level.scale, 0.5)
