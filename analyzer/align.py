@@ -28,7 +28,10 @@ goes the other way: a baseline-frame mask into follow-up pixels.
 """
 from __future__ import annotations
 
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -407,44 +410,79 @@ def build_levels(baseline: np.ndarray, followup: np.ndarray, face: FaceLandmarks
     crop = baseline[rows, cols]
     fine_size = (max(1, int(round(crop.shape[1] * s))), max(1, int(round(crop.shape[0] * s))))
     to_fine_b = _resize_matrix(s) @ _translate(-cols.start, -rows.start)
-    # The mask is a per-pixel decision: made on nearest samples (as a full-resolution
-    # mask resized with INTER_NEAREST); the features get area-averaged luminance.
-    sampled = crop if s == 1.0 else cv2.resize(crop, fine_size, interpolation=cv2.INTER_NEAREST)
-    mask_fine = _refinement_mask_on(sampled, apply_matrix(to_fine_b, face.points), 0.04 * iod * s)
-    del sampled
+    pts = apply_matrix(to_fine_b, face.points)
+    skin = None
     if regions is not None:
         skin = _on_box(regions, "whole_face", rows, cols)
         if s != 1.0:
             skin = cv2.resize(skin.view(np.uint8), fine_size, interpolation=cv2.INTER_NEAREST).view(bool)
-        mask_fine |= skin
-    mask_fine = mask_fine.view(np.uint8) * np.uint8(255)
-    b_fine = _resized(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), s)
-    # The follow-up: where the baseline's skin (plus the features' margin) maps, plus
-    # 16 px of the coarsest level for the refinement to move in.
-    fr, fc = _feature_box(mask_fine)
-    box = np.array([[fc.start, fr.start], [fc.stop, fr.start], [fc.stop, fr.stop], [fc.start, fr.stop]],
-                   np.float64)
-    q = apply_matrix(np.linalg.inv(to_fine_b @ matrix), box - 0.5)
+    # The follow-up: where the baseline's refinement mask (inside the face outline and
+    # the whole-face skin) plus the features' margin maps, plus 16 px of the coarsest
+    # level for the refinement to move in.  Made in a worker thread meanwhile.
+    outline = np.round(pts[list(FACE_OVAL)]).astype(np.int32)
+    x0, y0 = outline.min(axis=0) - 1
+    x1, y1 = outline.max(axis=0) + 2
+    if skin is not None and skin.any():
+        sx, sy, sw, sh = cv2.boundingRect(skin.view(np.uint8))
+        x0, y0, x1, y1 = min(x0, sx), min(y0, sy), max(x1, sx + sw), max(y1, sy + sh)
+    box = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64) + [[-16.5, -16.5], [16.5, -16.5],
+                                                                            [16.5, 16.5], [-16.5, 16.5]]
+    q = apply_matrix(np.linalg.inv(to_fine_b @ matrix), box)
     margin = 16.0 / scales[0]
     fx0, fy0 = np.maximum(np.floor(q.min(axis=0) - margin), 0).astype(int)
     fx1, fy1 = np.minimum(np.ceil(q.max(axis=0) + margin), [wf, hf]).astype(int)
     if fx1 - fx0 < 16 or fy1 - fy0 < 16:
         raise AlignmentError("the face of the baseline falls outside the follow-up photo")
-    f_fine = _resized(cv2.cvtColor(followup[fy0:fy1, fx0:fx1], cv2.COLOR_RGB2GRAY), s)
     to_fine_f = _resize_matrix(s) @ _translate(-fx0, -fy0)
-    levels = []
-    for sk in scales:
-        r = sk / s
-        if r == 1.0:
-            b, f, m = b_fine, f_fine, mask_fine
-        else:
-            b, f = _resized(b_fine, r), _resized(f_fine, r)
-            m = cv2.resize(mask_fine, (b.shape[1], b.shape[0]), interpolation=cv2.INTER_NEAREST)
-        br, bc = _feature_box(m)
-        rk = _resize_matrix(r)
-        levels.append(_Level(feature_image(b[br, bc]), np.ascontiguousarray(m[br, bc]), feature_image(f),
-                             _translate(-bc.start, -br.start) @ rk @ to_fine_b, rk @ to_fine_f, sk))
-    return levels
+
+    def follow_levels() -> list[np.ndarray]:
+        f_fine = _resized(cv2.cvtColor(followup[fy0:fy1, fx0:fx1], cv2.COLOR_RGB2GRAY), s)
+        return [feature_image(f_fine if sk == s else _resized(f_fine, sk / s)) for sk in scales]
+
+    follow = _worker().submit(follow_levels)
+    try:
+        # The mask is a per-pixel decision: made on nearest samples (as a full-resolution
+        # mask resized with INTER_NEAREST); the features get area-averaged luminance.
+        sampled = crop if s == 1.0 else cv2.resize(crop, fine_size, interpolation=cv2.INTER_NEAREST)
+        mask_fine = _refinement_mask_on(sampled, pts, 0.04 * iod * s)
+        del sampled
+        if skin is not None:
+            mask_fine |= skin
+        mask_fine = mask_fine.view(np.uint8) * np.uint8(255)
+        b_fine = _resized(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), s)
+        bases = []
+        for sk in scales:
+            r = sk / s
+            if r == 1.0:
+                b, m = b_fine, mask_fine
+            else:
+                b = _resized(b_fine, r)
+                m = cv2.resize(mask_fine, (b.shape[1], b.shape[0]), interpolation=cv2.INTER_NEAREST)
+            br, bc = _feature_box(m)
+            bases.append((feature_image(b[br, bc]), np.ascontiguousarray(m[br, bc]),
+                          _translate(-bc.start, -br.start) @ _resize_matrix(r) @ to_fine_b))
+    finally:
+        follows = follow.result()
+    return [_Level(fb, m, ff, to_b, _resize_matrix(sk / s) @ to_fine_f, sk)
+            for (fb, m, to_b), ff, sk in zip(bases, follows, scales)]
+
+
+_WORKER: tuple[int, ThreadPoolExecutor] | None = None
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker() -> ThreadPoolExecutor:
+    """Helper threads: OpenCV and NumPy release the GIL and half of align's work is
+    single-threaded NumPy, so independent parts (the follow-up's pyramid beside the
+    baseline's, the shifted texture NCCs, the skin warp) run side by side.
+
+    Made per process: a forked child does not inherit the threads.
+    """
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None or _WORKER[0] != os.getpid():
+            _WORKER = (os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="align"))
+        return _WORKER[1]
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -689,41 +727,59 @@ def texture_agreement(level: _Level, matrix: np.ndarray, window_px: float,
             x = x - np.float32(x.mean(dtype=np.float64))
             x_n2 = _dot(x, x)
         y = y - np.float32(y.mean(dtype=np.float64))
-        d = np.sqrt(x_n2 * _dot(y, y))
+        d = float(np.sqrt(x_n2 * _dot(y, y)))
         return _dot(x, y) / d if d > 0 else 0.0
 
-    # at the transform: the whole level grid (the local agreement needs it)
-    q = apply_matrix(to_follow, np.array([[0.0, 0.0], [wl - 1.0, 0.0], [wl - 1.0, hl - 1.0], [0.0, hl - 1.0]]))
-    everywhere = bool((q > 0).all() and (q[:, 0] < wf - 1).all() and (q[:, 1] < hf - 1).all())
-    ff = cv2.warpPerspective(fol, to_follow, (wl, hl), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=0.0 if everywhere else np.nan)
-    inside = None
-    if not everywhere:
-        inside = np.isfinite(ff)
-        ff[~inside] = 0.0
-    ncc = ncc_at(ff.ravel()[idx], inside)
-    # moved by shift_px: sampled at the mask's pixels only (same bilinear sampling)
-    hm = to_follow.astype(np.float32)
-    xf, yf = xs.astype(np.float32), ys.astype(np.float32)
-    num_x = hm[0, 0] * xf + hm[0, 1] * yf + hm[0, 2]
-    num_y = hm[1, 0] * xf + hm[1, 1] * yf + hm[1, 2]
-    den = hm[2, 0] * xf + hm[2, 1] * yf + hm[2, 2]
-    del xf, yf
-    n = len(xs)
-    rows = -(-n // 1024)  # remap wants images below 32767 px a side: 1024 samples a row
-    map_x, map_y, dd = (np.zeros(rows * 1024, np.float32) for _ in range(3))
-    shifted = []
-    for dx, dy in ((shift_px, 0.0), (-shift_px, 0.0), (0.0, shift_px), (0.0, -shift_px)):
-        # the follow-up at baseline level pixel p - (dx, dy)
-        np.subtract(den, np.float32(to_follow[2, 0] * dx + to_follow[2, 1] * dy), out=dd[:n])
-        np.subtract(num_x, np.float32(to_follow[0, 0] * dx + to_follow[0, 1] * dy), out=map_x[:n])
-        np.subtract(num_y, np.float32(to_follow[1, 0] * dx + to_follow[1, 1] * dy), out=map_y[:n])
-        map_x[:n] /= dd[:n]
-        map_y[:n] /= dd[:n]
-        v = cv2.remap(fol, map_x.reshape(rows, 1024), map_y.reshape(rows, 1024), cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan).ravel()[:n]
-        ok = np.isfinite(v)
-        shifted.append(ncc_at(v, None if ok.all() else ok))
+    def shifted_nccs() -> list[float]:
+        # moved by shift_px: sampled at the mask's pixels only (same bilinear sampling)
+        hm = to_follow.astype(np.float32)
+        xf, yf = xs.astype(np.float32), ys.astype(np.float32)
+        num_x = hm[0, 0] * xf + hm[0, 1] * yf + hm[0, 2]
+        num_y = hm[1, 0] * xf + hm[1, 1] * yf + hm[1, 2]
+        den = hm[2, 0] * xf + hm[2, 1] * yf + hm[2, 2]
+        del xf, yf
+        n = len(xs)
+        rows = -(-n // 1024)  # remap wants images below 32767 px a side: 1024 samples a row
+        map_x, map_y, dd = (np.zeros(rows * 1024, np.float32) for _ in range(3))
+        out = []
+        for dx, dy in ((shift_px, 0.0), (-shift_px, 0.0), (0.0, shift_px), (0.0, -shift_px)):
+            # the follow-up at baseline level pixel p - (dx, dy)
+            np.subtract(den, np.float32(to_follow[2, 0] * dx + to_follow[2, 1] * dy), out=dd[:n])
+            np.subtract(num_x, np.float32(to_follow[0, 0] * dx + to_follow[0, 1] * dy), out=map_x[:n])
+            np.subtract(num_y, np.float32(to_follow[1, 0] * dx + to_follow[1, 1] * dy), out=map_y[:n])
+            map_x[:n] /= dd[:n]
+            map_y[:n] /= dd[:n]
+            v = cv2.remap(fol, map_x.reshape(rows, 1024), map_y.reshape(rows, 1024), cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan).ravel()[:n]
+            ok = np.isfinite(v)
+            out.append(ncc_at(v, None if ok.all() else ok))
+        return out
+
+    shifted = _worker().submit(shifted_nccs)
+    try:
+        # at the transform: the whole level grid (the local agreement needs it)
+        q = apply_matrix(to_follow, np.array([[0.0, 0.0], [wl - 1.0, 0.0], [wl - 1.0, hl - 1.0],
+                                              [0.0, hl - 1.0]]))
+        everywhere = bool((q > 0).all() and (q[:, 0] < wf - 1).all() and (q[:, 1] < hf - 1).all())
+        ff = cv2.warpPerspective(fol, to_follow, (wl, hl), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0.0 if everywhere else np.nan)
+        inside = None
+        if not everywhere:
+            inside = np.isfinite(ff)
+            ff[~inside] = 0.0
+        ncc = ncc_at(ff.ravel()[idx], inside)
+        local_small, to_small = _local_agreement(level, ff, inside, window_px)
+    finally:
+        shifted = shifted.result()
+    return ncc, ncc - float(np.mean(shifted)), local_small, to_small @ level.to_level_b
+
+
+def _local_agreement(level: _Level, ff: np.ndarray, inside: np.ndarray | None,
+                     window_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian-windowed correlation of the level's baseline and warped follow-up
+    features ``ff`` on the mask; returns it on a coarse grid and level px → grid px."""
+    fb = level.base
+    hl, wl = fb.shape
     m = level.mask > 0
     wm = (m if inside is None else m & inside).astype(np.float32)
     sigma = max(window_px * level.scale, 0.5)
@@ -742,7 +798,7 @@ def texture_agreement(level: _Level, matrix: np.ndarray, window_px: float,
         sigma = float(np.sqrt(max(sigma * sigma / (step * step) - 1.0 / 12.0, 0.25)))
     num, bb, fff = (cv2.GaussianBlur(p, (0, 0), sigma) for p in products)
     local_small = (num / (np.sqrt(np.maximum(bb * fff, 0.0)) + 1e-6)).astype(np.float32)
-    return ncc, ncc - float(np.mean(shifted)), local_small, to_small @ level.to_level_b
+    return local_small, to_small
 
 
 # ---------------------------------------------------------------------- local flow
@@ -867,19 +923,26 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
 
     shape = base.shape[:2]
     residual = landmark_residual(matrix, bface, fface)
-    if levels:
-        ncc, drop, local_ncc, to_local = texture_agreement(levels[-1], matrix, LOCAL_WINDOW_IOD * iod)
-    else:  # the baseline face maps outside the follow-up
-        ncc, drop, local_ncc, to_local = 0.0, 0.0, np.zeros((1, 1), np.float32), np.eye(3)
     # Everything below lives on the baseline's whole-face box.
     brows, bcols = bregions.box
     bskin = bregions.crop("whole_face")
     bx0, by0 = bcols.start, brows.start
     bh, bw = bskin.shape
     frows, fcols = fregions.box
-    fskin = fregions.crop("whole_face").view(np.uint8) * np.uint8(255)
     to_box = _translate(-bx0, -by0) @ matrix @ _translate(fcols.start, frows.start)
-    fskin_in_base = cv2.warpPerspective(fskin, to_box, (bw, bh), flags=cv2.INTER_LINEAR) >= 128
+
+    def skin_in_base() -> np.ndarray:  # the follow-up's skin in the baseline box
+        fskin = fregions.crop("whole_face").view(np.uint8) * np.uint8(255)
+        return cv2.warpPerspective(fskin, to_box, (bw, bh), flags=cv2.INTER_LINEAR) >= 128
+
+    fskin_in_base = _worker().submit(skin_in_base)
+    try:
+        if levels:
+            ncc, drop, local_ncc, to_local = texture_agreement(levels[-1], matrix, LOCAL_WINDOW_IOD * iod)
+        else:  # the baseline face maps outside the follow-up
+            ncc, drop, local_ncc, to_local = 0.0, 0.0, np.zeros((1, 1), np.float32), np.eye(3)
+    finally:
+        fskin_in_base = fskin_in_base.result()
     valid_box = bskin & fskin_in_base
     if method != "landmarks":
         thr = max(MIN_LOCAL_NCC, LOCAL_NCC_FRACTION * ncc)

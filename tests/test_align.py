@@ -235,3 +235,23 @@ def test_ecc_homography_matches_opencv(pair):
     assert rho > 0.9
     assert off(ours) < 0.05 and off(theirs.astype(float)) < 0.05
     assert off(ours, theirs.astype(float)) < 0.02
+
+
+def _align_ncc(args):
+    b, f, bf, ff = args
+    return align(b, f, baseline_face=bf, followup_face=ff).ncc
+
+
+def test_align_in_a_forked_child(pair, landmarker):
+    """align's helper threads are made per process: a fork after an align still aligns.
+
+    (Faces are detected in the parent: MediaPipe itself does not survive a fork.)
+    """
+    import multiprocessing
+
+    b, f, _, _ = pair
+    bf, ff = landmarker.detect(b), landmarker.detect(f)
+    here = align(b, f, baseline_face=bf, followup_face=ff).ncc
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        ncc = pool.apply_async(_align_ncc, ((b, f, bf, ff),)).get(timeout=120)
+    assert ncc == pytest.approx(here, abs=1e-9)
