@@ -439,7 +439,12 @@ def build_levels(baseline: np.ndarray, followup: np.ndarray, face: FaceLandmarks
         f_fine = _resized(cv2.cvtColor(followup[fy0:fy1, fx0:fx1], cv2.COLOR_RGB2GRAY), s)
         return [feature_image(f_fine if sk == s else _resized(f_fine, sk / s)) for sk in scales]
 
+    def base_levels() -> list[np.ndarray]:
+        b_fine = _resized(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), s)
+        return [feature_image(b_fine if sk == s else _resized(b_fine, sk / s)) for sk in scales]
+
     follow = _worker().submit(follow_levels)
+    base = _worker().submit(base_levels)
     try:
         # The mask is a per-pixel decision: made on nearest samples (as a full-resolution
         # mask resized with INTER_NEAREST); the features get area-averaged luminance.
@@ -449,22 +454,18 @@ def build_levels(baseline: np.ndarray, followup: np.ndarray, face: FaceLandmarks
         if skin is not None:
             mask_fine |= skin
         mask_fine = mask_fine.view(np.uint8) * np.uint8(255)
-        b_fine = _resized(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), s)
-        bases = []
-        for sk in scales:
-            r = sk / s
-            if r == 1.0:
-                b, m = b_fine, mask_fine
-            else:
-                b = _resized(b_fine, r)
-                m = cv2.resize(mask_fine, (b.shape[1], b.shape[0]), interpolation=cv2.INTER_NEAREST)
-            br, bc = _feature_box(m)
-            bases.append((feature_image(b[br, bc]), np.ascontiguousarray(m[br, bc]),
-                          _translate(-bc.start, -br.start) @ _resize_matrix(r) @ to_fine_b))
     finally:
-        follows = follow.result()
-    return [_Level(fb, m, ff, to_b, _resize_matrix(sk / s) @ to_fine_f, sk)
-            for (fb, m, to_b), ff, sk in zip(bases, follows, scales)]
+        follows, bases = follow.result(), base.result()
+    levels = []
+    for sk, fb, ff in zip(scales, bases, follows):
+        r = sk / s
+        m = mask_fine if r == 1.0 else cv2.resize(mask_fine, (fb.shape[1], fb.shape[0]),
+                                                  interpolation=cv2.INTER_NEAREST)
+        br, bc = _feature_box(m)
+        levels.append(_Level(np.ascontiguousarray(fb[br, bc]), np.ascontiguousarray(m[br, bc]), ff,
+                             _translate(-bc.start, -br.start) @ _resize_matrix(r) @ to_fine_b,
+                             _resize_matrix(r) @ to_fine_f, sk))
+    return levels
 
 
 _WORKER: tuple[int, ThreadPoolExecutor] | None = None
