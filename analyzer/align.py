@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -349,17 +349,39 @@ def pyramid_scales(face_width_px: float) -> list[float]:
     return scales
 
 
-@dataclass
 class _Level:
-    """One pyramid level: baseline crop features and its mask, follow-up crop features."""
+    """One pyramid level: baseline crop features and its mask, follow-up crop features.
 
-    base: np.ndarray
-    mask: np.ndarray
-    follow: np.ndarray
-    to_level_b: np.ndarray  # baseline full-res px -> level px
-    to_level_f: np.ndarray  # follow-up full-res px -> level px
-    scale: float = 1.0      # level px per full-resolution px
-    _pixels: tuple | None = field(default=None, repr=False)
+    The feature images may be given as futures (made in a helper thread while
+    the coarser levels are refined); ``base`` and ``follow`` wait for them.
+    """
+
+    def __init__(self, base, mask: np.ndarray, follow, to_level_b: np.ndarray,
+                 to_level_f: np.ndarray, scale: float = 1.0, box: tuple[slice, slice] | None = None):
+        self._base, self._follow, self._box = base, follow, box
+        self.mask = mask
+        self.to_level_b = to_level_b  # baseline full-res px -> level px
+        self.to_level_f = to_level_f  # follow-up full-res px -> level px
+        self.scale = scale            # level px per full-resolution px
+        self._pixels = None
+
+    @property
+    def base(self) -> np.ndarray:
+        """Baseline features on the mask's box (``box`` of the given image when set)."""
+        if isinstance(self._base, Future):
+            full = self._base.result()
+            if self._box is not None:
+                full = full[self._box]
+            if full.shape != self.mask.shape:
+                raise RuntimeError(f"pyramid level features {full.shape} do not match the mask {self.mask.shape}")
+            self._base = np.ascontiguousarray(full)
+        return self._base
+
+    @property
+    def follow(self) -> np.ndarray:
+        if isinstance(self._follow, Future):
+            self._follow = self._follow.result()
+        return self._follow
 
     def pixels(self) -> tuple[np.ndarray, np.ndarray]:
         """``np.nonzero(mask)`` (rows, columns), computed once."""
@@ -436,36 +458,41 @@ def build_levels(baseline: np.ndarray, followup: np.ndarray, face: FaceLandmarks
         raise AlignmentError("the face of the baseline falls outside the follow-up photo")
     to_fine_f = _resize_matrix(s) @ _translate(-fx0, -fy0)
 
-    def follow_levels() -> list[np.ndarray]:
-        f_fine = _resized(cv2.cvtColor(followup[fy0:fy1, fx0:fx1], cv2.COLOR_RGB2GRAY), s)
-        return [feature_image(f_fine if sk == s else _resized(f_fine, sk / s)) for sk in scales]
+    # Both photos' features are made in helper threads, coarse levels first, each
+    # published as soon as made: the coarse levels are refined while the finest
+    # level's features are still being made.
+    def features(rgb: np.ndarray, out: list[Future]) -> None:
+        try:
+            fine = _resized(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), s)
+            for sk, fut in zip(scales, out):
+                fut.set_result(feature_image(fine if sk == s else _resized(fine, sk / s)))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits
+            for fut in out:
+                if not fut.done():
+                    fut.set_exception(exc)
 
-    def base_levels() -> list[np.ndarray]:
-        b_fine = _resized(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), s)
-        return [feature_image(b_fine if sk == s else _resized(b_fine, sk / s)) for sk in scales]
-
-    follow = _worker().submit(follow_levels)
-    base = _worker().submit(base_levels)
-    try:
-        # The mask is a per-pixel decision: made on nearest samples (as a full-resolution
-        # mask resized with INTER_NEAREST); the features get area-averaged luminance.
-        sampled = crop if s == 1.0 else cv2.resize(crop, fine_size, interpolation=cv2.INTER_NEAREST)
-        mask_fine = _refinement_mask_on(sampled, pts, 0.04 * iod * s)
-        del sampled
-        if skin is not None:
-            mask_fine |= skin
-        mask_fine = mask_fine.view(np.uint8) * np.uint8(255)
-    finally:
-        follows, bases = follow.result(), base.result()
+    follows = [Future() for _ in scales]
+    bases = [Future() for _ in scales]
+    _worker().submit(features, followup[fy0:fy1, fx0:fx1], follows)
+    _worker().submit(features, crop, bases)
+    # The mask is a per-pixel decision: made on nearest samples (as a full-resolution
+    # mask resized with INTER_NEAREST); the features get area-averaged luminance.
+    sampled = crop if s == 1.0 else cv2.resize(crop, fine_size, interpolation=cv2.INTER_NEAREST)
+    mask_fine = _refinement_mask_on(sampled, pts, 0.04 * iod * s)
+    del sampled
+    if skin is not None:
+        mask_fine |= skin
+    mask_fine = mask_fine.view(np.uint8) * np.uint8(255)
     levels = []
     for sk, fb, ff in zip(scales, bases, follows):
         r = sk / s
-        m = mask_fine if r == 1.0 else cv2.resize(mask_fine, (fb.shape[1], fb.shape[0]),
-                                                  interpolation=cv2.INTER_NEAREST)
+        # the size cv2.resize gives for fx = fy = r (rounded half to even, as round())
+        size = fine_size if r == 1.0 else (round(fine_size[0] * r), round(fine_size[1] * r))
+        m = mask_fine if r == 1.0 else cv2.resize(mask_fine, size, interpolation=cv2.INTER_NEAREST)
         br, bc = _feature_box(m)
-        levels.append(_Level(np.ascontiguousarray(fb[br, bc]), np.ascontiguousarray(m[br, bc]), ff,
+        levels.append(_Level(fb, np.ascontiguousarray(m[br, bc]), ff,
                              _translate(-bc.start, -br.start) @ _resize_matrix(r) @ to_fine_b,
-                             _resize_matrix(r) @ to_fine_f, sk))
+                             _resize_matrix(r) @ to_fine_f, sk, (br, bc)))
     return levels
 
 
@@ -741,9 +768,10 @@ def texture_agreement(level: _Level, matrix: np.ndarray, window_px: float,
             x, y = x[ok], y[ok]
             x = x - np.float32(x.mean(dtype=np.float64))
             x_n2 = _dot(x, x)
-        y = y - np.float32(y.mean(dtype=np.float64))
-        d = float(np.sqrt(x_n2 * _dot(y, y)))
-        return _dot(x, y) / d if d > 0 else 0.0
+        # x is zero-mean: its products with y need no centred copy of y
+        n, sy = len(y), float(y.sum(dtype=np.float64))
+        d = float(np.sqrt(x_n2 * max(_dot(y, y) - sy * sy / n, 0.0)))
+        return (_dot(x, y) - float(x.sum(dtype=np.float64)) * sy / n) / d if d > 0 else 0.0
 
     def shifted_nccs() -> list[float]:
         # moved by shift_px: sampled at the mask's pixels only (same bilinear sampling)
