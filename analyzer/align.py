@@ -386,7 +386,7 @@ class _Level:
     def pixels(self) -> tuple[np.ndarray, np.ndarray]:
         """``np.nonzero(mask)`` (rows, columns), computed once."""
         if self._pixels is None:
-            self._pixels = np.nonzero(self.mask)
+            self._pixels = tuple(a.astype(np.int32) for a in np.nonzero(self.mask))
         return self._pixels
 
 
@@ -596,7 +596,7 @@ def ecc_homography(template: np.ndarray, image: np.ndarray, mask: np.ndarray, wa
     n_all = len(xs)
     if n_all < 50:
         raise cv2.error("ECC: too few template pixels")
-    idx = ys * w + xs
+    idx = ys.astype(np.intp) * w + xs
     # Parameters act on coordinates centred on the template and scaled to ~[-1, 1].
     cx, cy, d = 0.5 * (w - 1), 0.5 * (h - 1), 0.5 * float(np.hypot(w, h))
     norm = np.array([[1.0 / d, 0.0, -cx / d], [0.0, 1.0 / d, -cy / d], [0.0, 0.0, 1.0]])
@@ -615,14 +615,15 @@ def ecc_homography(template: np.ndarray, image: np.ndarray, mask: np.ndarray, wa
     np.multiply(x, x, out=mono[3])
     np.multiply(x, y, out=mono[4])
     np.multiply(y, y, out=mono[5])
-    tz_all = t.ravel()[idx]
-    tz_all -= np.float32(tz_all.mean(dtype=np.float64))
+    t_v = t.ravel()[idx]
+    del t
+    tz_all = t_v - np.float32(t_v.mean(dtype=np.float64))
     tz_n2_all = _dot(tz_all, tz_all)
     corners = np.array([[0.0, 0.0], [w - 1.0, 0.0], [w - 1.0, h - 1.0], [0.0, h - 1.0]])
     # buffers: gradients and image at the mask pixels, products for the moments
     gx, gy, iv = (np.empty(n_all, np.float32) for _ in range(3))
     ab = np.empty((4, n_all), np.float32)
-    dgx, dgy = (np.empty((h, w), np.float32) for _ in range(2))
+    grad = np.empty((h, w), np.float32)
 
     def project(gx, gy, vectors, m):
         k = len(vectors)
@@ -660,10 +661,10 @@ def ecc_homography(template: np.ndarray, image: np.ndarray, mask: np.ndarray, wa
     for _ in range(max(int(iterations), 1)):
         iw = cv2.warpPerspective(img, warp, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
-        cv2.filter2D(iw, -1, _DIFF_X, dst=dgx)
-        cv2.filter2D(iw, -1, _DIFF_Y, dst=dgy)
-        np.take(dgx.ravel(), idx, out=gx)
-        np.take(dgy.ravel(), idx, out=gy)
+        cv2.filter2D(iw, -1, _DIFF_X, dst=grad)
+        np.take(grad.ravel(), idx, out=gx)
+        cv2.filter2D(iw, -1, _DIFF_Y, dst=grad)
+        np.take(grad.ravel(), idx, out=gy)
         np.take(iw.ravel(), idx, out=iv)
         g_x, g_y, i_v, m, tz, tz_n2 = gx, gy, iv, mono, tz_all, tz_n2_all
         if not np.isfinite(float(gx.sum()) + float(gy.sum()) + float(iv.sum())):
@@ -671,7 +672,7 @@ def ecc_homography(template: np.ndarray, image: np.ndarray, mask: np.ndarray, wa
             if np.count_nonzero(ok) < 50:
                 raise cv2.error("ECC: the images do not overlap on the template mask")
             g_x, g_y, i_v, m = gx[ok], gy[ok], iv[ok], mono[:, ok]
-            tz = t.ravel()[idx[ok]]
+            tz = t_v[ok]
             tz -= np.float32(tz.mean(dtype=np.float64))
             tz_n2 = _dot(tz, tz)
         n = i_v.shape[0]
@@ -753,7 +754,7 @@ def texture_agreement(level: _Level, matrix: np.ndarray, window_px: float,
     ys, xs = level.pixels()
     if len(xs) < 50:
         return 0.0, 0.0, np.zeros((1, 1), np.float32), np.eye(3)
-    idx = ys * wl + xs
+    idx = ys.astype(np.intp) * wl + xs
     base_v = fb.ravel()[idx]
     base_v -= np.float32(base_v.mean(dtype=np.float64))
     base_n2 = _dot(base_v, base_v)
