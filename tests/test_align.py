@@ -187,3 +187,71 @@ def test_given_regions_and_large_photos_keep_the_result(pair):
     assert corner_error(np.linalg.inv(s) @ big.matrix @ s, true, b.shape) < 0.5
     assert big.valid.shape == b2.shape[:2]
     assert big.checks["skin_coverage"] > 0.75
+
+
+def test_warped_is_made_on_demand(pair):
+    """align does not warp the whole follow-up; Alignment.warped does, on first access."""
+    from analyzer.align import warp_image
+
+    b, f, _, _ = pair
+    res = align(b, f)
+    assert res._warped is None and "warped" not in repr(res)
+    expected = warp_image(f, res.matrix, b.shape)
+    np.testing.assert_array_equal(res.warped, expected)
+    assert res.warped is res.warped  # made once
+    given = Alignment(matrix=res.matrix, warped=expected, valid=res.valid, residual_px=0.0, ncc=0.0,
+                      ok=True, reason="", method="", seconds=0.0)
+    assert given.warped is expected
+
+
+def test_ecc_homography_matches_opencv(pair):
+    """Our masked ECC maximises OpenCV's criterion: both land on the same homography."""
+    import cv2
+
+    from analyzer.align import ecc_homography, feature_image
+
+    b = pair[0]
+    features = feature_image(b)
+    y0, x0 = b.shape[0] // 4, b.shape[1] // 4
+    template = np.ascontiguousarray(features[y0:3 * y0, x0:3 * x0])
+    h, w = template.shape
+    offset = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]])  # template px -> baseline px
+    true = np.array([[1.03, 0.02, 6.0], [-0.015, 0.99, -4.0], [2e-5, -1e-5, 1.0]])  # template -> image
+    # image(q) = features(offset · true⁻¹ · q): the template's skin warped by `true`
+    image = cv2.warpPerspective(features, offset @ np.linalg.inv(true), (w + 40, h + 40),
+                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (w // 2, h // 2), (w // 3, h // 3), 0, 0, 360, 255, -1)
+    start = true @ np.array([[1, 0, 1.5], [0, 1, -1.0], [0, 0, 1.0]])
+    rho, ours = ecc_homography(template, image, mask, start, gauss=3)
+    _, theirs = cv2.findTransformECCWithMask(
+        template, image, mask, np.full(image.shape, 255, np.uint8), start.astype(np.float32),
+        cv2.MOTION_HOMOGRAPHY, (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 60, 1e-5), 3)
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
+
+    def off(m, ref=true):
+        return np.abs(apply_matrix(m, corners) - apply_matrix(ref, corners)).max()
+
+    assert rho > 0.9
+    assert off(ours) < 0.05 and off(theirs.astype(float)) < 0.05
+    assert off(ours, theirs.astype(float)) < 0.02
+
+
+def _align_ncc(args):
+    b, f, bf, ff = args
+    return align(b, f, baseline_face=bf, followup_face=ff).ncc
+
+
+def test_align_in_a_forked_child(pair, landmarker):
+    """align's helper threads are made per process: a fork after an align still aligns.
+
+    (Faces are detected in the parent: MediaPipe itself does not survive a fork.)
+    """
+    import multiprocessing
+
+    b, f, _, _ = pair
+    bf, ff = landmarker.detect(b), landmarker.detect(f)
+    here = align(b, f, baseline_face=bf, followup_face=ff).ncc
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        ncc = pool.apply_async(_align_ncc, ((b, f, bf, ff),)).get(timeout=120)
+    assert ncc == pytest.approx(here, abs=1e-9)
