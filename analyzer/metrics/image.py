@@ -242,13 +242,15 @@ class SkinImage:
             n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4,
                                                                    ltype=cv2.CV_32S)
             area = stats[1:, cv2.CC_STAT_AREA] / self.px_per_mm ** 2
-            # strongest pixel of each component (the first in raster order on ties), sorting
-            # only the foreground: ndimage.maximum_position argsorts the whole image
+            # strongest pixel of each component (the first in raster order on ties) without
+            # sorting: ndimage.maximum_position argsorts the whole image
             fg = np.flatnonzero(labels)
-            lab = labels.ravel()[fg]
-            order = np.lexsort((-response.ravel()[fg], lab))
-            first = order[np.r_[True, lab[order][1:] != lab[order][:-1]]] if fg.size else order
-            peaks = np.column_stack(np.unravel_index(fg[first], labels.shape)).astype(int)
+            lab, val = labels.ravel()[fg], response.ravel()[fg]
+            best = np.full(n, -np.inf, val.dtype)
+            np.maximum.at(best, lab, val)
+            hit = fg[val == best[lab]]
+            first = np.unique(labels.ravel()[hit], return_index=True)[1]
+            peaks = np.column_stack(np.unravel_index(hit[first], labels.shape)).astype(int)
             keep = (area >= min_area_mm2) & (area <= max_area_mm2)
             self.local[ck] = (labels, area[keep], peaks[keep].reshape(-1, 2))
         return self.local[ck]

@@ -112,9 +112,9 @@ def _burden_map(img: SkinImage) -> tuple[np.ndarray, np.ndarray]:
     if key not in img.local:
         ok = img.support.copy()
         if img.srgb is not None:
-            unclipped = img.srgb.max(axis=2) < BURDEN_CLIP_SRGB
+            unclipped = cv2.inRange(img.srgb, (0, 0, 0), (BURDEN_CLIP_SRGB - 1,) * 3)  # 255 where all < 250
             k = max(1, int(round(img.px(0.5))))
-            unclipped = cv2.erode(unclipped.astype(np.uint8), np.ones((2 * k + 1, 2 * k + 1), np.uint8))
+            unclipped = cv2.erode(unclipped, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
             ok &= unclipped.astype(bool)
         mel = masked_smooth(img.melanin, ok, img.px(BURDEN_SMOOTH_MM))
         excess = mel - masked_smooth(mel, ok, img.px(BURDEN_BACKGROUND_MM))
