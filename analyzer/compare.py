@@ -183,7 +183,8 @@ def photo_skin_image(analysed, reference=None):
     ----------
     analysed : AnalysedPhoto
         Its ``skin_image`` and ``correction`` (from the analysis) are reused
-        when present: a colour checker is not searched for again.
+        when present (a colour checker is not searched for again) and filled
+        in when missing, so a photo compared several times is prepared once.
     reference : array-like of 3 floats, optional
         Background illuminant (linear RGB) of the other photo.  A photo
         corrected from its own background is mapped onto it; that differs from
@@ -196,12 +197,12 @@ def photo_skin_image(analysed, reference=None):
 
     pixels, face = analysed.photo.pixels, analysed.face
     corr = getattr(analysed, "correction", None)
+    if corr is None:  # not analysed here (e.g. from the store): checker, else own background
+        corr = analysed.correction = colour.colour_correction(pixels, face)
+        analysed.skin_image = None
     img = getattr(analysed, "skin_image", None)
-    if corr is None:  # not analysed here: detect the checker or map the background
-        corr = colour.colour_correction(pixels, face, illuminant=reference)
-        return skin_image(pixels, face, analysed.regions, corr)
     if img is None:
-        img = skin_image(pixels, face, analysed.regions, corr)
+        img = analysed.skin_image = skin_image(pixels, face, analysed.regions, corr)
     if reference is None or corr.source in ("colorchecker", "none") or corr.illuminant is None:
         return img
     matrix = colour.correction_from_illuminant(np.asarray(corr.illuminant), np.asarray(reference))
