@@ -125,12 +125,13 @@ def _burden_map(img: SkinImage) -> tuple[np.ndarray, np.ndarray]:
     return img.local[key], img.inner(BURDEN_EDGE_MM)
 
 
-@register("pigmentation_index", unit="mOD", regions=("whole_face",), direction="more pigmentation",
+@register("pigmentation_index", unit="mOD", regions=ALL_REGIONS, direction="more pigmentation",
           reference="This package: pigment burden, mean melanin excess (> 0.02 OD) over a 2 mm local "
                     "skin background after 0.5 mm smoothing; tone (mean melanin) excluded.",
           family="pigmentation")
 def pigmentation_index(img: SkinImage, mask: np.ndarray, scale: float) -> float:
-    """Summary pigment burden: mean melanin excess over the local skin background (mOD).
+    """Summary pigment burden: mean melanin excess over the local skin background (mOD;
+    whole face: the summary; per region: where a single region changed).
 
     Spots, freckles, sun spots and patchy (uneven) pigment raise the local
     melanin above a smooth 2 mm background; the part of that excess above
@@ -145,6 +146,6 @@ def pigmentation_index(img: SkinImage, mask: np.ndarray, scale: float) -> float:
     """
     excess, support = _burden_map(img)
     m = mask & support
-    if not m.any():
-        raise ValueError("no skin inside the region's edge for the pigment burden")
+    if not m.any():  # a small region with no skin 1 mm inside its edge: missing
+        return float("nan")
     return float(1000.0 * excess[m].mean())

@@ -39,7 +39,7 @@ class Metric:
     @property
     def summary_line(self) -> str:
         """First sentence of the docstring."""
-        return self.doc.split("\n\n")[0].replace("\n", " ").strip()
+        return " ".join(self.doc.split("\n\n")[0].split())
 
 
 REGISTRY: dict[str, Metric] = {}

@@ -187,12 +187,13 @@ def depression_density(img: SkinImage, mask: np.ndarray, scale: float) -> float:
 TEXTURE_INDEX_BAND_MM = (0.5, 1.5)   # summary band: pores, fine lines, relief; above the noise floor
 
 
-@register("texture_index", unit="mOD", regions=("whole_face",), direction="more texture",
+@register("texture_index", unit="mOD", regions=ALL_REGIONS, direction="more texture",
           reference="This package: DoG band RMS (0.5–1.5 mm) of optical density (R, G, B weighted "
-                    "0.6/0.3/0.1) after 0.15 mm smoothing in sRGB, whole face 2 mm from its edges.",
+                    "0.6/0.3/0.1) after 0.15 mm smoothing in sRGB, on skin 2 mm from its edges.",
           family="texture")
 def texture_index(img: SkinImage, mask: np.ndarray, scale: float) -> float:
-    """Summary texture index: RMS density in the 0.5–1.5 mm band on the whole face.
+    """Summary texture index: RMS density in the 0.5–1.5 mm band (whole face: the summary;
+    per region: where a single region changed).
 
     Pores, fine lines and relief all add energy to this band.  The band starts
     at 0.5 mm (not 0.3 mm as ``roughness_mid``) and the photo is first smoothed
