@@ -88,3 +88,31 @@ def test_clipping_in_either_photo_is_left_out_of_both():
     # clipping in the baseline is excluded where it is
     excl_b = measurable_exclusion(photo(clip_x=120), photo(), shift)
     assert excl_b[50, 125] and not excl_b[50, 100]
+
+
+def test_common_work_masks_match_the_full_resolution_masks():
+    """The follow-up's common-skin masks made on the work frames agree with the
+    full-resolution route (warp each baseline mask, then resample) on a phantom pair."""
+    from analyzer.align import align
+    from analyzer.compare import common_regions, common_work_masks, photo_skin_image
+    from analyzer.metrics import work_masks
+    from analyzer.phantom import Capture, make_face, photograph
+    from analyzer.pipeline import analyse_pixels
+
+    face = make_face(scale=6.0, seed=1)
+    rng = np.random.default_rng(5)
+    b = analyse_pixels(photograph(face, [], Capture.random(rng, 0.7), seed=10)[0])
+    f = analyse_pixels(photograph(face, [], Capture.random(rng, 0.7), seed=11)[0])
+    al = align(b.photo.pixels, f.photo.pixels, baseline_face=b.face, followup_face=f.face,
+               baseline_regions=b.regions, followup_regions=f.regions)
+    b_img, f_img = photo_skin_image(b), photo_skin_image(f)
+    rows, cols = b.regions.box
+    base_w, follow_w = common_work_masks(b.regions, al.valid[rows, cols], al.matrix, b_img, f_img)
+    base_full, follow_full = common_regions(b.regions, f.regions, al.valid, al.matrix)
+    expected = work_masks(follow_full, f_img.frame)
+    for name, mask in follow_w.items():
+        union = np.count_nonzero(mask | expected[name])
+        assert union > 0, name
+        assert np.count_nonzero(mask & expected[name]) / union > 0.95, name
+    assert np.count_nonzero(follow_w["whole_face"]) > 0.8 * np.count_nonzero(base_w["whole_face"]) * \
+        (f_img.px_per_mm / b_img.px_per_mm) ** 2
