@@ -34,7 +34,8 @@ POST_PROCEDURE_DAYS = 7
 
 @lru_cache(maxsize=4)
 def load_mdc(path: Path = MDC_PATH) -> dict:
-    """The MDC calibration: ``{"summary": {key: mdc}, "metrics": {"name@region": mdc}, "provenance": {...}}``."""
+    """The MDC calibration: ``{"summary": {key: mdc}, "summary_by_tone": {ita_category: {key: mdc}},
+    "metrics": {"name@region": mdc}, "provenance": {...}}``."""
     if not Path(path).is_file():
         return {"summary": {}, "metrics": {}, "provenance": {"missing": str(path)}}
     return json.loads(Path(path).read_text())
@@ -250,6 +251,33 @@ def common_work_masks(baseline_regions: RegionMasks, valid: np.ndarray, matrix: 
     return base, follow
 
 
+def summary_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | None, str]:
+    """The MDC of summary ``key`` for a baseline of skin tone ``ita_category``.
+
+    Retake noise differs between skin tones (redness on dark skin: about
+    twice the pooled MDC), so the calibration also keeps one MDC per ITA°
+    category with enough pairs (``mdc["summary_by_tone"]``; a category
+    without its own takes the nearest calibrated one).  The pooled
+    ``mdc["summary"]`` is the floor: a tone's own 95th percentile from ~20
+    pairs is too uncertain to *lower* the threshold (on the phantom that
+    raised false alarms to 5–20 %), but where a tone is clearly noisier it
+    raises it.  Returns the MDC and where it came from (the category, or
+    ``"all tones"``).
+    """
+    from .colour import ITA_CATEGORIES
+
+    pooled = mdc.get("summary", {}).get(key)
+    order = [name for _, name in ITA_CATEGORIES]
+    by_tone = {c: v[key] for c, v in (mdc.get("summary_by_tone") or {}).items()
+               if c in order and v.get(key) is not None}
+    if ita_category in order and by_tone:
+        here = order.index(ita_category)
+        nearest = min(by_tone, key=lambda c: (abs(order.index(c) - here), order.index(c)))
+        if pooled is None or by_tone[nearest] > pooled:
+            return by_tone[nearest], nearest
+    return pooled, "all tones"
+
+
 def _index(metrics: list[dict]) -> dict[str, dict]:
     return {f"{m['name']}@{m['region']}": m for m in metrics}
 
@@ -292,10 +320,10 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     for key in SUMMARY_KEYS:
         b, f = b_summary.get(key), f_summary.get(key)
         value = None if b is None or f is None else float(f - b)
-        limit = mdc.get("summary", {}).get(key)
+        limit, tone = summary_mdc(mdc, key, b_summary.get("ita_category"))
         significant, status = classify(value, limit)
         delta[key] = {"value": value, "relative": (value / b if value is not None and b else None),
-                      "significant": significant, "status": status, "mdc": limit}
+                      "significant": significant, "status": status, "mdc": limit, "mdc_tone": tone}
     per_region: dict[str, dict] = {}
     b_index, f_index = _index(b_metrics), _index(f_metrics)
     for key, bm in b_index.items():

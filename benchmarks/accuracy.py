@@ -103,7 +103,8 @@ def run_case(case: Case, scale: float, strength: float) -> dict:
     corner_err = float(np.linalg.norm(project(al.matrix) - project(truth), axis=0).mean())
     out = {"case": case.__dict__, "seconds": seconds, "corner_err": corner_err, "align_ok": al.ok,
            "delta": {k: comparison.delta[k]["value"] for k in CONCERNS},
-           "baseline": {k: comparison.baseline["summary"].get(k) for k in CONCERNS}}
+           "baseline": {k: comparison.baseline["summary"].get(k) for k in CONCERNS},
+           "ita_category": comparison.baseline["summary"].get("ita_category")}
     out["metric_deltas"] = {f"{name}@{region}": v["delta"]
                             for region, metrics in comparison.regions.items()
                             for name, v in metrics.items()}
@@ -147,8 +148,15 @@ def spearman(x, y) -> float:
     return float(spearmanr(x, y).statistic)
 
 
+MIN_TONE_PAIRS = 10   # an ITA° category gets its own MDC from this many calibration pairs
+
+
 def report(results: list[dict], tones) -> dict:
-    """Print the tables; return the MDC calibration (from the calib split)."""
+    """Print the tables; return the summaries' MDC calibration from the calib split:
+    pooled (``summary``) and per ITA° category of the baseline (``summary_by_tone``),
+    which ``compare`` applies (``analyzer.compare.summary_mdc``) and the tables use."""
+    from analyzer.compare import summary_mdc
+
     by_tone = {t: [r for r in results if r["case"]["tone"] == t] for t in tones}
     calib_all = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
     mdc = {k: float(np.percentile([abs(r["delta"][k]) for r in calib_all], 95)) for k in CONCERNS}
@@ -156,6 +164,17 @@ def report(results: list[dict], tones) -> dict:
     for k in CONCERNS:
         means = [r["baseline"][k] for r in calib_all]
         print(f"  {k:13s} MDC {mdc[k]:.4f}   = {100 * mdc[k] / np.mean(means):.2f} % of mean {np.mean(means):.4f}")
+    by_category: dict[str, dict] = {}
+    for cat in sorted({r.get("ita_category") for r in calib_all} - {None}):
+        rs = [r for r in calib_all if r.get("ita_category") == cat]
+        if len(rs) >= MIN_TONE_PAIRS:
+            by_category[cat] = {k: float(np.percentile([abs(r["delta"][k]) for r in rs], 95)) for k in CONCERNS}
+        print(f"  baseline ITA° {cat:13s} {len(rs):3d} pairs: " + (", ".join(
+            f"{k} {by_category[cat][k]:.4f}" for k in CONCERNS) if cat in by_category else "too few, nearest used"))
+    calibration = {"summary": mdc, "summary_by_tone": by_category}
+
+    def limit(r, k):  # the MDC compare applies to this pair
+        return summary_mdc(calibration, k, r.get("ita_category"))[0]
     header = f"{'tone':13s}{'concern':13s}{'sign':>7s}{'detect':>8s}{'spearman':>9s}{'noise%':>8s}{'falarm':>8s}{'xtalk':>7s}"
     print("\nwhole-face summary deltas\n" + header)
     for tone, rs in by_tone.items():
@@ -166,14 +185,14 @@ def report(results: list[dict], tones) -> dict:
             sign = np.mean([np.sign(r["delta"][k]) == np.sign(r["case"]["signed_dose"]) for r in changed])
             strong = [r for r in changed if r["case"]["label"] in ("medium", "high")]
             detect = np.mean([np.sign(r["delta"][k]) == np.sign(r["case"]["signed_dose"])
-                              and abs(r["delta"][k]) > mdc[k] for r in strong]) if strong else float("nan")
+                              and abs(r["delta"][k]) > limit(r, k) for r in strong]) if strong else float("nan")
             rho = spearman([0.0] * len(evaluation) + [r["case"]["signed_dose"] for r in changed],
                            [r["delta"][k] for r in evaluation] + [r["delta"][k] for r in changed])
             tone_mdc = np.percentile([abs(r["delta"][k]) for r in nochange], 95)
             noise = 100 * tone_mdc / np.mean([r["baseline"][k] for r in nochange])
-            falarm = np.mean([abs(r["delta"][k]) > mdc[k] for r in evaluation])
+            falarm = np.mean([abs(r["delta"][k]) > limit(r, k) for r in evaluation])
             others = [r for r in rs if r["case"]["concern"] not in (None, k) and r["case"]["region"] is None]
-            xtalk = np.mean([abs(r["delta"][k]) > mdc[k] for r in others]) if others else float("nan")
+            xtalk = np.mean([abs(r["delta"][k]) > limit(r, k) for r in others]) if others else float("nan")
             print(f"{tone:13s}{k:13s}{100 * sign:6.0f}%{100 * detect:7.0f}%{rho:9.2f}{noise:7.2f}%"
                   f"{100 * falarm:7.0f}%{100 * xtalk:6.0f}%")
     regional = [r for r in results if r["case"]["region"]]
@@ -187,7 +206,7 @@ def report(results: list[dict], tones) -> dict:
             hit = [np.sign(r["metric_deltas"].get(key_of(r)) or 0) == np.sign(r["case"]["signed_dose"])
                    and abs(r["metric_deltas"].get(key_of(r)) or 0) > metric_mdc.get(key_of(r), np.inf)
                    for r in rs if r["case"]["label"] in ("medium", "high")]
-            whole = [abs(r["delta"][k]) > mdc[k] for r in rs]
+            whole = [abs(r["delta"][k]) > limit(r, k) for r in rs]
             print(f"  {k:13s} regional detected {100 * np.mean(hit):5.0f} %   whole-face flagged "
                   f"{100 * np.mean(whole):5.0f} %   ({len(rs)} pairs)")
     errs = np.array([r["corner_err"] for r in results])
@@ -195,7 +214,7 @@ def report(results: list[dict], tones) -> dict:
     print(f"\nalignment corner error vs sidecar: median {np.median(errs):.3f} px, p95 "
           f"{np.percentile(errs, 95):.3f} px, silent failures (>3 px and ok) {len(bad)}")
     print(f"time per pair (compare only): median {np.median([r['seconds'] for r in results]):.2f} s")
-    return mdc
+    return calibration
 
 
 def main(argv=None) -> int:
@@ -215,21 +234,21 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(run_case, cases, [args.scale] * len(cases), [args.strength] * len(cases)))
-    mdc = report(results, tones)
+    calibration = report(results, tones)
     print(f"total {time.perf_counter() - t0:.0f} s")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=1))
     if args.write_mdc:
-        write_mdc(results, mdc, args)
+        write_mdc(results, calibration, args)
     return 0
 
 
-def write_mdc(results, summary_mdc, args) -> None:
+def write_mdc(results, summary_calibration, args) -> None:
     from analyzer.version import ALGORITHM_VERSION
 
     calib = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
     calibration = {
-        "summary": summary_mdc,
+        **summary_calibration,
         "metrics": per_metric_mdc(calib),
         "provenance": {
             "algorithm_version": ALGORITHM_VERSION,

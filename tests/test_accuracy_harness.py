@@ -16,7 +16,8 @@ def test_small_harness_recovers_injected_redness_and_calibrates(capsys):
     cases += [accuracy.Case("light", "redness", "high", 0.25, [("redness", 0.25)], None, 950),
               accuracy.Case("light", "redness", "high", 0.25, [("redness", 0.25)], "left_cheek", 951)]
     results = [accuracy.run_case(c, 4.0, 0.5) for c in cases]
-    mdc = accuracy.report(results, ["light"])
+    calibration = accuracy.report(results, ["light"])
+    mdc = calibration["summary"]
     printed = capsys.readouterr().out
     assert "whole-face summary deltas" in printed and "alignment corner error" in printed
     nochange = results[:3]
@@ -24,6 +25,8 @@ def test_small_harness_recovers_injected_redness_and_calibrates(capsys):
     # whole-face redness: the right sign and far above the no-change spread
     assert whole["delta"]["redness"] > 3 * max(abs(r["delta"]["redness"]) for r in nochange)
     assert whole["delta"]["redness"] > mdc["redness"]
+    # 3 calibration pairs are too few for a per-tone MDC: the pooled one is used
+    assert calibration["summary_by_tone"] == {} and nochange[0]["ita_category"] in ("light", "very light")
     # a left-cheek change shows in the left cheek, much more than in the right cheek
     d = regional["metric_deltas"]
     assert d["hemoglobin_density@left_cheek"] > 5 * abs(d["hemoglobin_density@right_cheek"])

@@ -116,3 +116,17 @@ def test_common_work_masks_match_the_full_resolution_masks():
         assert np.count_nonzero(mask & expected[name]) / union > 0.95, name
     assert np.count_nonzero(follow_w["whole_face"]) > 0.8 * np.count_nonzero(base_w["whole_face"]) * \
         (f_img.px_per_mm / b_img.px_per_mm) ** 2
+
+
+def test_summary_mdc_follows_the_baselines_skin_tone():
+    """A noisier tone raises the MDC; a quieter one does not lower it below the pooled one."""
+    from analyzer.compare import summary_mdc
+
+    mdc = {"summary": {"texture": 1.0},
+           "summary_by_tone": {"light": {"texture": 0.5}, "dark": {"texture": 2.0}}}
+    assert summary_mdc(mdc, "texture", "dark") == (2.0, "dark")
+    assert summary_mdc(mdc, "texture", "brown") == (2.0, "dark")          # nearest calibrated tone
+    assert summary_mdc(mdc, "texture", "light") == (1.0, "all tones")     # pooled is the floor
+    assert summary_mdc(mdc, "texture", "very light") == (1.0, "all tones")
+    assert summary_mdc(mdc, "texture", None) == (1.0, "all tones")
+    assert summary_mdc({"summary": {"texture": 1.0}}, "texture", "dark") == (1.0, "all tones")
