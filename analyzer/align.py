@@ -200,7 +200,8 @@ def _normalise(m: np.ndarray) -> np.ndarray:
     return m / m[2, 2]
 
 
-def _translate(dx: float, dy: float) -> np.ndarray:
+def translation(dx: float, dy: float) -> np.ndarray:
+    """3×3 matrix moving a point by ``(dx, dy)`` pixels."""
     return np.array([[1.0, 0, dx], [0, 1.0, dy], [0, 0, 1.0]])
 
 
@@ -442,7 +443,7 @@ def build_levels(baseline: np.ndarray, followup: np.ndarray, face: FaceLandmarks
     s = scales[-1]
     crop = baseline[rows, cols]
     fine_size = (max(1, int(round(crop.shape[1] * s))), max(1, int(round(crop.shape[0] * s))))
-    to_fine_b = _resize_matrix(s) @ _translate(-cols.start, -rows.start)
+    to_fine_b = _resize_matrix(s) @ translation(-cols.start, -rows.start)
     pts = apply_matrix(to_fine_b, face.points)
     skin = None
     if regions is not None:
@@ -466,7 +467,7 @@ def build_levels(baseline: np.ndarray, followup: np.ndarray, face: FaceLandmarks
     fx1, fy1 = np.minimum(np.ceil(q.max(axis=0) + margin), [wf, hf]).astype(int)
     if fx1 - fx0 < 16 or fy1 - fy0 < 16:
         raise AlignmentError("the face of the baseline falls outside the follow-up photo")
-    to_fine_f = _resize_matrix(s) @ _translate(-fx0, -fy0)
+    to_fine_f = _resize_matrix(s) @ translation(-fx0, -fy0)
 
     # Both photos' features are made in helper threads, coarse levels first, each
     # published as soon as made: the coarse levels are refined while the finest
@@ -501,7 +502,7 @@ def build_levels(baseline: np.ndarray, followup: np.ndarray, face: FaceLandmarks
         m = mask_fine if r == 1.0 else cv2.resize(mask_fine, size, interpolation=cv2.INTER_NEAREST)
         br, bc = _feature_box(m)
         levels.append(_Level(fb, np.ascontiguousarray(m[br, bc]), ff,
-                             _translate(-bc.start, -br.start) @ _resize_matrix(r) @ to_fine_b,
+                             translation(-bc.start, -br.start) @ _resize_matrix(r) @ to_fine_b,
                              _resize_matrix(r) @ to_fine_f, sk, (br, bc)))
     return levels
 
@@ -983,7 +984,7 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
     bx0, by0 = bcols.start, brows.start
     bh, bw = bskin.shape
     frows, fcols = fregions.box
-    to_box = _translate(-bx0, -by0) @ matrix @ _translate(fcols.start, frows.start)
+    to_box = translation(-bx0, -by0) @ matrix @ translation(fcols.start, frows.start)
 
     def skin_in_base() -> np.ndarray:  # the follow-up's skin in the baseline box
         fskin = fregions.crop("whole_face").view(np.uint8) * np.uint8(255)
@@ -1001,7 +1002,7 @@ def align(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, *,
     if method != "landmarks":
         thr = max(MIN_LOCAL_NCC, LOCAL_NCC_FRACTION * ncc)
         # local_ncc sampled at the box's full-resolution pixels (0 outside its grid)
-        grid = (to_local @ _translate(bx0, by0))[:2]
+        grid = (to_local @ translation(bx0, by0))[:2]
         agree = cv2.warpAffine(local_ncc, grid, (bw, bh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0) > thr
         valid_box &= agree

@@ -103,7 +103,9 @@ def common_regions(baseline_regions: RegionMasks, followup_skin: np.ndarray | Re
         Follow-up pixel → baseline pixel.
 
     Work is done on the baseline's and the follow-up's face boxes only; the
-    returned masks are kept as crops of those boxes.
+    returned masks are kept as crops of those boxes.  ``compare`` uses the
+    faster :func:`common_work_masks`; this full-resolution version is its
+    reference in the tests.
     """
     if isinstance(followup_skin, RegionMasks):
         fshape = followup_skin.shape
@@ -117,9 +119,10 @@ def common_regions(baseline_regions: RegionMasks, followup_skin: np.ndarray | Re
     bvalid = valid if valid.shape != baseline_regions.shape else valid[brows, bcols]
     fh, fw = fskin.shape
     # follow-up box px -> baseline box px (used as an inverse map: dst = follow-up box)
-    m = (np.array([[1.0, 0, -bcols.start], [0, 1.0, -brows.start], [0, 0, 1.0]])
-         @ np.asarray(matrix, np.float64)
-         @ np.array([[1.0, 0, fcols.start], [0, 1.0, frows.start], [0, 0, 1.0]]))
+    from .align import translation
+
+    m = (translation(-bcols.start, -brows.start) @ np.asarray(matrix, np.float64)
+         @ translation(fcols.start, frows.start))
     base, follow = {}, {}
     for name in baseline_regions.names():
         b = baseline_regions.crop(name) & bvalid
@@ -153,10 +156,6 @@ def _box_of(analysed) -> tuple[slice, slice]:
     return slice(0, h), slice(0, w)
 
 
-def _translate(dx: float, dy: float) -> np.ndarray:
-    return np.array([[1.0, 0, dx], [0, 1.0, dy], [0, 0, 1.0]])
-
-
 def measurable_exclusion(baseline, followup, matrix: np.ndarray) -> np.ndarray:
     """Mask of the skin clipped (or next to clipping) in *either* photo, on the
     baseline's region box (``baseline.regions.box``; the whole photo without regions).
@@ -166,14 +165,14 @@ def measurable_exclusion(baseline, followup, matrix: np.ndarray) -> np.ndarray:
     measurements on the same skin (otherwise a brighter retake reads as less
     pigment where its highlights grew).  Only the two face boxes are examined.
     """
-    from .align import warp_mask
+    from .align import translation, warp_mask
 
     brows, bcols = _box_of(baseline)
     frows, fcols = _box_of(followup)
     b = clipped_near(baseline.photo.pixels[brows, bcols], baseline.face.interocular_px)
     f = clipped_near(followup.photo.pixels[frows, fcols], followup.face.interocular_px)
     # follow-up box px -> baseline box px; warp_mask wants the inverse (baseline box -> follow-up box)
-    to_box = _translate(-bcols.start, -brows.start) @ matrix @ _translate(fcols.start, frows.start)
+    to_box = translation(-bcols.start, -brows.start) @ matrix @ translation(fcols.start, frows.start)
     return b | warp_mask(f, np.linalg.inv(to_box), b.shape)
 
 
