@@ -14,7 +14,7 @@ from ..errors import NotFoundError, ReportError
 
 
 def _write(path: str, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file, then rename)."""
+    """Write ``data`` to ``path`` atomically (temporary file, then rename) and say so."""
     dest = Path(path)
     if dest.is_dir():
         raise ReportError(f"{dest} is a folder: give a file name for --out")
@@ -28,6 +28,7 @@ def _write(path: str, data: bytes) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    print(f"wrote {dest} ({len(data) // 1024} KiB)")
     return dest
 
 
@@ -57,8 +58,7 @@ def cmd_report(args, settings: Settings) -> int:
     with _open(settings) as store:
         data = build_report(store, args.patient, actor=_actor(args),
                             include_name=args.include_name)
-    dest = _write(args.out, data)
-    print(f"wrote {dest} ({len(data) // 1024} KiB)")
+    _write(args.out, data)
     return 0
 
 
@@ -69,8 +69,7 @@ def cmd_timelapse(args, settings: Settings) -> int:
     with _open(settings) as store:
         data = build_timelapse(store, args.patient, actor=_actor(args), fmt=fmt, view=args.view,
                                side=args.size, seconds_per_visit=args.seconds)
-    dest = _write(args.out, data)
-    print(f"wrote {dest} ({len(data) // 1024} KiB)")
+    _write(args.out, data)
     return 0
 
 
@@ -89,8 +88,7 @@ def cmd_export_metrics(args, settings: Settings) -> int:
                 clinic_id = int(args.clinic)
         data = export_metrics(store, actor=actor, patient_id=args.patient, clinic_id=clinic_id,
                               fmt=fmt, all_analyses=args.all_analyses)
-    dest = _write(args.out, data)
-    print(f"wrote {dest} ({len(data) // 1024} KiB)")
+    _write(args.out, data)
     return 0
 
 
