@@ -134,20 +134,6 @@ def common_regions(baseline_regions: RegionMasks, followup_skin: np.ndarray | Re
             RegionMasks.from_crops(follow, frows, fcols, fshape))
 
 
-CLIPPED_SRGB = 250      # a channel this bright is clipped: no chromophore can be measured there
-CLIPPED_MARGIN_MM = 0.5
-
-
-def clipped_near(rgb: np.ndarray, interocular_px: float) -> np.ndarray:
-    """Pixels within 0.5 mm of a clipped channel (sRGB ≥ 250), at image resolution."""
-    from .face import INTEROCULAR_MM
-
-    lo, hi = (0, 0, 0), (CLIPPED_SRGB - 1,) * 3
-    clipped = cv2.bitwise_not(cv2.inRange(np.ascontiguousarray(rgb), lo, hi))  # 255 where any ≥ 250
-    k = max(1, int(round(CLIPPED_MARGIN_MM * interocular_px / INTEROCULAR_MM)))
-    return cv2.dilate(clipped, np.ones((2 * k + 1, 2 * k + 1), np.uint8)) > 0
-
-
 def _box_of(analysed) -> tuple[slice, slice]:
     regions = getattr(analysed, "regions", None)
     if regions is not None:
@@ -166,11 +152,13 @@ def measurable_exclusion(baseline, followup, matrix: np.ndarray) -> np.ndarray:
     pigment where its highlights grew).  Only the two face boxes are examined.
     """
     from .align import translation, warp_mask
+    from .face import INTEROCULAR_MM
+    from .metrics.image import clipped_near
 
     brows, bcols = _box_of(baseline)
     frows, fcols = _box_of(followup)
-    b = clipped_near(baseline.photo.pixels[brows, bcols], baseline.face.interocular_px)
-    f = clipped_near(followup.photo.pixels[frows, fcols], followup.face.interocular_px)
+    b = clipped_near(baseline.photo.pixels[brows, bcols], baseline.face.interocular_px / INTEROCULAR_MM)
+    f = clipped_near(followup.photo.pixels[frows, fcols], followup.face.interocular_px / INTEROCULAR_MM)
     # follow-up box px -> baseline box px; warp_mask wants the inverse (baseline box -> follow-up box)
     to_box = translation(-bcols.start, -brows.start) @ matrix @ translation(fcols.start, frows.start)
     return b | warp_mask(f, np.linalg.inv(to_box), b.shape)

@@ -294,6 +294,17 @@ def sato_ridges(img: np.ndarray, sigmas) -> np.ndarray:
     return out
 
 
+CLIPPED_SRGB = 250       # a channel this bright is clipped: no chromophore can be measured there
+CLIPPED_MARGIN_MM = 0.5
+
+
+def clipped_near(rgb: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """Pixels of an sRGB ``uint8`` image within 0.5 mm of a clipped channel (≥ 250)."""
+    clipped = cv2.bitwise_not(cv2.inRange(np.ascontiguousarray(rgb), (0, 0, 0), (CLIPPED_SRGB - 1,) * 3))
+    k = max(1, int(round(CLIPPED_MARGIN_MM * px_per_mm)))
+    return cv2.dilate(clipped, np.ones((2 * k + 1, 2 * k + 1), np.uint8)) > 0
+
+
 def erode_mm(mask: np.ndarray, mm: float, px_per_mm: float) -> np.ndarray:
     """Erode a boolean mask by ``mm`` (keeps filters away from eyes, lips and hair).
 

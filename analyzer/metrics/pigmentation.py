@@ -1,10 +1,9 @@
 """Pigmentation metrics: melanin density and index, ITA°, brown spots, evenness of tone."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from .image import SkinImage, area_cm2, masked_smooth
+from .image import SkinImage, area_cm2, clipped_near, masked_smooth
 from .registry import ALL_REGIONS, register
 
 SPOT_BACKGROUND_MM = 8.0      # local skin background for brown spots
@@ -15,7 +14,6 @@ BURDEN_SMOOTH_MM = 0.5        # pigment burden: melanin pre-smoothing (noise flo
 BURDEN_BACKGROUND_MM = 2.0    # pigment burden: local skin background (σ)
 BURDEN_MIN_OD = 0.02          # pigment burden: excess counted above this
 BURDEN_EDGE_MM = 1.0          # pigment burden: ignore skin this close to its edge
-BURDEN_CLIP_SRGB = 250        # pigment burden: ignore pixels with a channel at or above this
 
 MEL_REF = ("Optical-density separation into melanin / hemoglobin / neutral "
            "(skimage.color.separate_stains; basis: Jacques 2013, Prahl 1999; cf. Tsumura et al., "
@@ -112,10 +110,7 @@ def _burden_map(img: SkinImage) -> tuple[np.ndarray, np.ndarray]:
     if key not in img.local:
         ok = img.support.copy()
         if img.srgb is not None:
-            unclipped = cv2.inRange(img.srgb, (0, 0, 0), (BURDEN_CLIP_SRGB - 1,) * 3)  # 255 where all < 250
-            k = max(1, int(round(img.px(0.5))))
-            unclipped = cv2.erode(unclipped, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
-            ok &= unclipped.astype(bool)
+            ok &= ~clipped_near(img.srgb, img.px_per_mm)
         mel = masked_smooth(img.melanin, ok, img.px(BURDEN_SMOOTH_MM))
         excess = mel - masked_smooth(mel, ok, img.px(BURDEN_BACKGROUND_MM))
         # clipped pixels count as skin without measurable excess (leaving them out of the
