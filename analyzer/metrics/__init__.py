@@ -121,7 +121,7 @@ def skin_image(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks,
     linear = cv2.transform(linear, np.asarray(correction.matrix, np.float32))
     masks = work_masks(regions, frame)
     return SkinImage(linear, frame.px_per_mm, masks["whole_face"], srgb=frame.resample(srgb),
-                     correction=correction.matrix, colour=correction, frame=frame,
+                     colour=correction, frame=frame,
                      own_masks=(regions, masks))
 
 

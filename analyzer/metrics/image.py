@@ -75,8 +75,7 @@ class SkinImage:
     px_per_mm: float
     skin: np.ndarray
     srgb: np.ndarray | None = None          # the uncorrected sRGB crop (uint8), if available
-    correction: np.ndarray | None = None    # 3×3 linear colour correction applied to ``srgb``
-    colour: object | None = None            # the ColourCorrection (analyzer.colour) it came from
+    colour: object | None = None            # the ColourCorrection (analyzer.colour) applied to ``srgb``
     frame: object | None = None             # the WorkFrame (analyzer.metrics) it covers
     own_masks: tuple | None = None          # (RegionMasks, their work-frame masks) of this photo
     measured: np.ndarray | None = None      # whole-face mask of the current measurement (see measuring)
@@ -130,9 +129,8 @@ class SkinImage:
         themselves are recomputed.  ``colour_correction`` is the correction
         the result stands for (its matrix is ``gain`` × this one's).
         """
-        out = replace(self, linear=self.linear * np.float32(gain),
-                      correction=None if self.correction is None else self.correction * gain,
-                      colour=colour_correction, cache=dict(self.cache))
+        out = replace(self, linear=self.linear * np.float32(gain), colour=colour_correction,
+                      cache=dict(self.cache))
         for name in self.GAIN_INVARIANT:
             if name in self.__dict__:
                 out.__dict__[name] = self.__dict__[name]
@@ -174,8 +172,8 @@ class SkinImage:
         else:
             enc = gaussian(self.srgb.astype(np.float32) / 255.0, self.px(DENOISE_MM))
             lin = colour.srgb_to_linear(enc)
-            if self.correction is not None:
-                lin = (lin.reshape(-1, 3) @ np.asarray(self.correction, np.float32).T).reshape(lin.shape)
+            if self.colour is not None:
+                lin = (lin.reshape(-1, 3) @ np.asarray(self.colour.matrix, np.float32).T).reshape(lin.shape)
         return (-np.log(np.clip(lin, 1e-4, None)) @ TEXTURE_OD_WEIGHTS).astype(np.float32)
 
     def bandpass_denoised(self, lo_mm: float, hi_mm: float) -> np.ndarray:
