@@ -9,7 +9,7 @@ the follow-up's pixels, and the same metric functions run on both photos.
 A delta is ``significant`` when its size exceeds the minimal detectable change
 (MDC: 95th percentile of |delta| over phantom no-change retake pairs, measured
 by ``benchmarks/accuracy.py`` and stored in ``analyzer/data/mdc.json`` with
-its provenance).  Status is ``improved`` / ``worse`` / ``no detectable change``;
+its provenance, one calibration per photo resolution; see :func:`load_mdc`).  Status is ``improved`` / ``worse`` / ``no detectable change``;
 every metric's direction says whether more is worse.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .face import INTEROCULAR_MM
 from .regions import RegionMasks
 from .version import ALGORITHM_VERSION
 
@@ -33,12 +34,36 @@ POST_PROCEDURE_DAYS = 7
 
 
 @lru_cache(maxsize=4)
-def load_mdc(path: Path = MDC_PATH) -> dict:
-    """The MDC calibration: ``{"summary": {key: mdc}, "summary_by_tone": {ita_category: {key: mdc}},
-    "metrics": {"name@region": mdc}, "provenance": {...}}``."""
+def mdc_calibrations(path: Path = MDC_PATH) -> tuple[dict, ...]:
+    """Every MDC calibration in ``path``, lowest photo resolution first.
+
+    Each is ``{"summary": {key: mdc}, "summary_by_tone": {ita_category: {key: mdc}},
+    "metrics": {"name@region": mdc}, "provenance": {..., "px_per_mm": ...}}``,
+    measured by ``benchmarks/accuracy.py --write-mdc`` at one phantom scale.
+    """
     if not Path(path).is_file():
-        return {"summary": {}, "metrics": {}, "provenance": {"missing": str(path)}}
-    return json.loads(Path(path).read_text())
+        return ({"summary": {}, "metrics": {}, "provenance": {"missing": str(path)}},)
+    data = json.loads(Path(path).read_text())
+    calibrations = data.get("calibrations", [data])
+    return tuple(sorted(calibrations, key=lambda c: c.get("provenance", {}).get("px_per_mm", 0.0)))
+
+
+def load_mdc(path: Path = MDC_PATH, px_per_mm: float | None = None) -> dict:
+    """The MDC calibration for photos with ``px_per_mm`` (the lower of a pair's two).
+
+    Retake noise depends on resolution: the metrics run at 4 px/mm, so a photo
+    with more pixels per millimetre is averaged down and its noise (sensor,
+    JPEG, 4:2:0 chroma) falls.  Calibrations are measured at several phantom
+    resolutions; this returns the one at the highest resolution not above
+    ``px_per_mm`` (10 % tolerance).  Without ``px_per_mm``, or below every
+    calibrated resolution, it returns the lowest-resolution one: the noisiest,
+    so the most conservative threshold.
+    """
+    calibrations = mdc_calibrations(path)
+    if px_per_mm is None:
+        return calibrations[0]
+    fits = [c for c in calibrations if c.get("provenance", {}).get("px_per_mm", 0.0) <= 1.1 * px_per_mm]
+    return fits[-1] if fits else calibrations[0]
 
 
 def more_is(direction: str) -> str:
@@ -282,7 +307,8 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     from .align import align
     from .metrics import measure_all
 
-    mdc = load_mdc() if mdc is None else mdc
+    px_per_mm = min(baseline.face.interocular_px, followup.face.interocular_px) / INTEROCULAR_MM
+    mdc = load_mdc(px_per_mm=px_per_mm) if mdc is None else mdc
     al = align(baseline.photo.pixels, followup.photo.pixels, baseline_face=baseline.face,
                followup_face=followup.face, baseline_regions=baseline.regions,
                followup_regions=followup.regions, local=local)
@@ -332,6 +358,11 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     if calibrated_with and calibrated_with != ALGORITHM_VERSION:
         flags.append(f"noise calibration (MDC) was measured with algorithm {calibrated_with}, "
                      f"not {ALGORITHM_VERSION}: re-run benchmarks/accuracy.py --write-mdc")
+    calibrated_at = mdc.get("provenance", {}).get("px_per_mm")
+    if calibrated_at and px_per_mm < calibrated_at / 1.1:
+        flags.append(f"photos at {px_per_mm:.1f} px/mm, below the lowest resolution the noise "
+                     f"threshold (MDC) was calibrated at ({calibrated_at:.1f} px/mm): changes may be "
+                     "flagged that are retake noise; photograph the face larger")
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
         flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "
                      "is expected after the procedure and is not a trend")

@@ -6,14 +6,16 @@ prints per concern (texture, redness, pigmentation) and tone:
 
 - sign agreement of the summary delta with the injected change,
 - detectable rate (flagged significant) on medium and high doses,
-- Spearman correlation of the delta with dose,
+- Spearman correlation of the delta with dose over the dose-response curve (each dose
+  level once; dose 0 is the median delta of the no-change pairs),
 - retake noise: MDC = 95th percentile of |delta| on no-change pairs, and as % of the mean,
 - false-alarm rate on *other* no-change pairs (not the ones that set the MDC),
 - crosstalk: a concern flagged although only another concern was changed,
 - alignment corner error against the sidecar transform.
 
 Run: ``.venv/bin/python benchmarks/accuracy.py [--quick] [--tones light,dark] [--write-mdc]``.
-``--write-mdc`` stores the calibration (with provenance) in ``analyzer/data/mdc.json``.
+``--write-mdc`` stores the calibration (with provenance) in ``analyzer/data/mdc.json``,
+one per phantom scale (``--scale``; ``compare`` picks by the photos' resolution).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +41,8 @@ CONCERNS = ("texture", "redness", "pigmentation")
 DOSES = {
     "redness": [("low", 0.05, [("redness", 0.05)]), ("medium", 0.12, [("redness", 0.12)]),
                 ("high", 0.25, [("redness", 0.25)]),
-                ("high", 0.30, [("redness", 0.15), ("redness_patchy", 0.3)])],
+                # signed dose = mean added hemoglobin: 0.15 + 0.3 × the patch layer (0.03–0.05 over the skin)
+                ("high", 0.16, [("redness", 0.15), ("redness_patchy", 0.3)])],
     "pigmentation": [("low", -0.15, [("spots", 0.85)]), ("medium", -0.35, [("spots", 0.65)]),
                      ("high", -0.6, [("spots", 0.4)]), ("high", 0.6, [("spots", 1.6)])],
     "texture": [("low", -0.15, [("roughness", 0.85), ("pores", 0.85), ("lines", 0.85)]),
@@ -79,12 +83,20 @@ def build_cases(tones, n_nochange: int, regional: bool, quick: bool) -> list[Cas
     return cases
 
 
+@lru_cache(maxsize=7)
+def phantom_face(scale: float, seed: int, tone: str):
+    """The phantom subject of a case (a worker reuses the 7 faces of a tone)."""
+    from analyzer.phantom import TONES, make_face
+
+    return make_face(scale=scale, seed=seed, tone=TONES[tone])
+
+
 def run_case(case: Case, scale: float, strength: float) -> dict:
     from analyzer.compare import compare_analysed
-    from analyzer.phantom import TONES, Capture, Change, make_face, photograph, true_transform
+    from analyzer.phantom import Capture, Change, photograph, true_transform
     from analyzer.pipeline import analyse_pixels
 
-    face = make_face(scale=scale, seed=case.seed % 7, tone=TONES[case.tone])
+    face = phantom_face(scale, case.seed % 7, case.tone)
     rng = np.random.default_rng(case.seed)
     b_rgb, b_side = photograph(face, [], Capture.random(rng, strength), seed=case.seed * 2)
     changes = [Change(k, d, case.region) for k, d in case.changes]
@@ -104,7 +116,8 @@ def run_case(case: Case, scale: float, strength: float) -> dict:
     out = {"case": case.__dict__, "seconds": seconds, "corner_err": corner_err, "align_ok": al.ok,
            "delta": {k: comparison.delta[k]["value"] for k in CONCERNS},
            "baseline": {k: comparison.baseline["summary"].get(k) for k in CONCERNS},
-           "ita_category": comparison.baseline["summary"].get("ita_category")}
+           "ita_category": comparison.baseline["summary"].get("ita_category"),
+           "px_per_mm": comparison.baseline["summary"].get("px_per_mm")}
     out["metric_deltas"] = {f"{name}@{region}": v["delta"]
                             for region, metrics in comparison.regions.items()
                             for name, v in metrics.items()}
@@ -186,8 +199,10 @@ def report(results: list[dict], tones) -> dict:
             strong = [r for r in changed if r["case"]["label"] in ("medium", "high")]
             detect = np.mean([np.sign(r["delta"][k]) == np.sign(r["case"]["signed_dose"])
                               and abs(r["delta"][k]) > limit(r, k) for r in strong]) if strong else float("nan")
-            rho = spearman([0.0] * len(evaluation) + [r["case"]["signed_dose"] for r in changed],
-                           [r["delta"][k] for r in evaluation] + [r["delta"][k] for r in changed])
+            # dose-response curve: one point per dose level, dose 0 = the median no-change delta
+            rho = spearman([0.0] + [r["case"]["signed_dose"] for r in changed],
+                           [float(np.median([r["delta"][k] for r in evaluation]))]
+                           + [r["delta"][k] for r in changed])
             tone_mdc = np.percentile([abs(r["delta"][k]) for r in nochange], 95)
             noise = 100 * tone_mdc / np.mean([r["baseline"][k] for r in nochange])
             falarm = np.mean([abs(r["delta"][k]) > limit(r, k) for r in evaluation])
@@ -244,6 +259,8 @@ def main(argv=None) -> int:
 
 
 def write_mdc(results, summary_calibration, args) -> None:
+    """Store this run's calibration in ``analyzer/data/mdc.json``, replacing the one
+    measured at the same phantom scale and keeping the others (one per resolution)."""
     from analyzer.version import ALGORITHM_VERSION
 
     calib = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
@@ -254,12 +271,18 @@ def write_mdc(results, summary_calibration, args) -> None:
             "algorithm_version": ALGORITHM_VERSION,
             "command": "benchmarks/accuracy.py " + " ".join(sys.argv[1:]),
             "pairs": len(calib), "tones": args.tones, "scale": args.scale,
+            "px_per_mm": round(float(np.median([r["px_per_mm"] for r in calib])), 2),
             "retake_strength": args.strength, "statistic": "95th percentile of |delta|",
         },
     }
     path = ROOT / "analyzer" / "data" / "mdc.json"
-    path.write_text(json.dumps(calibration, indent=1))
-    print(f"wrote {path}")
+    kept = []
+    if path.is_file():
+        data = json.loads(path.read_text())
+        kept = [c for c in data.get("calibrations", [data]) if c["provenance"].get("scale") != args.scale]
+    calibrations = sorted(kept + [calibration], key=lambda c: c["provenance"].get("px_per_mm", 0.0))
+    path.write_text(json.dumps({"calibrations": calibrations}, indent=1))
+    print(f"wrote {path} (calibrations at {[c['provenance'].get('px_per_mm') for c in calibrations]} px/mm)")
 
 
 if __name__ == "__main__":

@@ -60,11 +60,34 @@ def test_shipped_mdc_matches_algorithm_version():
     from analyzer.compare import load_mdc
     from analyzer.version import ALGORITHM_VERSION
 
-    mdc = load_mdc()
-    assert mdc["provenance"]["algorithm_version"] == ALGORITHM_VERSION
-    assert set(mdc["summary"]) == {"texture", "redness", "pigmentation"}
-    assert all(v > 0 for v in mdc["summary"].values())
-    assert "hemoglobin_density@left_cheek" in mdc["metrics"]
+    from analyzer.compare import mdc_calibrations
+
+    for mdc in mdc_calibrations():
+        assert mdc["provenance"]["algorithm_version"] == ALGORITHM_VERSION
+        assert mdc["provenance"]["px_per_mm"] > 0
+        assert set(mdc["summary"]) == {"texture", "redness", "pigmentation"}
+        assert all(v > 0 for v in mdc["summary"].values())
+        assert "hemoglobin_density@left_cheek" in mdc["metrics"]
+    assert load_mdc() == mdc_calibrations()[0]
+
+
+def test_mdc_follows_the_photos_resolution(tmp_path):
+    """The calibration at the highest resolution not above the photos'; the
+    noisiest (lowest-resolution) one below every calibration or when unknown."""
+    from analyzer.compare import load_mdc
+
+    low = {"summary": {"texture": 2.0}, "provenance": {"px_per_mm": 4.0}}
+    high = {"summary": {"texture": 1.0}, "provenance": {"px_per_mm": 8.0}}
+    path = tmp_path / "mdc.json"
+    path.write_text(json.dumps({"calibrations": [high, low]}))
+    assert load_mdc(path)["summary"]["texture"] == 2.0
+    assert load_mdc(path, px_per_mm=3.0)["summary"]["texture"] == 2.0
+    assert load_mdc(path, px_per_mm=6.0)["summary"]["texture"] == 2.0
+    assert load_mdc(path, px_per_mm=7.5)["summary"]["texture"] == 1.0   # within 10 %
+    assert load_mdc(path, px_per_mm=15.0)["summary"]["texture"] == 1.0
+    legacy = tmp_path / "legacy.json"   # a single calibration (older files)
+    legacy.write_text(json.dumps(low))
+    assert load_mdc(legacy, px_per_mm=15.0)["summary"]["texture"] == 2.0
 
 
 def test_clipping_in_either_photo_is_left_out_of_both():
