@@ -113,12 +113,9 @@ def test_clipping_in_either_photo_is_left_out_of_both():
     assert excl_b[50, 125] and not excl_b[50, 100]
 
 
-def test_common_work_masks_match_the_full_resolution_masks():
-    """The follow-up's common-skin masks made on the work frames agree with the
-    full-resolution route (warp each baseline mask, then resample) on a phantom pair."""
-    from analyzer.align import align
-    from analyzer.compare import common_regions, common_work_masks, photo_skin_image
-    from analyzer.metrics import work_masks
+@pytest.fixture(scope="module")
+def phantom_pair():
+    """Two analysed no-change phantom retakes (scale 6: about 4 px/mm)."""
     from analyzer.phantom import Capture, make_face, photograph
     from analyzer.pipeline import analyse_pixels
 
@@ -126,6 +123,29 @@ def test_common_work_masks_match_the_full_resolution_masks():
     rng = np.random.default_rng(5)
     b = analyse_pixels(photograph(face, [], Capture.random(rng, 0.7), seed=10)[0])
     f = analyse_pixels(photograph(face, [], Capture.random(rng, 0.7), seed=11)[0])
+    return b, f
+
+
+def test_photos_below_the_calibrated_resolution_are_flagged(phantom_pair):
+    from analyzer.compare import compare_analysed
+
+    shipped, _ = compare_analysed(*phantom_pair)
+    assert not [f for f in shipped.flags if "px/mm" in f]
+    assert shipped.mdc_provenance["px_per_mm"] < 4.4   # the 4 px/mm calibration serves 4 px/mm photos
+    sharp = {"summary": {}, "metrics": {}, "provenance": {"px_per_mm": 12.0}}
+    comparison, _ = compare_analysed(*phantom_pair, mdc=sharp)
+    flag = [f for f in comparison.flags if "px/mm" in f]
+    assert len(flag) == 1 and "below the lowest resolution" in flag[0] and "12.0 px/mm" in flag[0]
+
+
+def test_common_work_masks_match_the_full_resolution_masks(phantom_pair):
+    """The follow-up's common-skin masks made on the work frames agree with the
+    full-resolution route (warp each baseline mask, then resample) on a phantom pair."""
+    from analyzer.align import align
+    from analyzer.compare import common_regions, common_work_masks, photo_skin_image
+    from analyzer.metrics import work_masks
+
+    b, f = phantom_pair
     al = align(b.photo.pixels, f.photo.pixels, baseline_face=b.face, followup_face=f.face,
                baseline_regions=b.regions, followup_regions=f.regions)
     b_img, f_img = photo_skin_image(b), photo_skin_image(f)
