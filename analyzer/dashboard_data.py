@@ -247,7 +247,8 @@ def treatment_rows(timeline) -> list[dict]:
 
 def noise_bands(rows: list[dict], region: str = "whole_face", mdc: dict | None = None) -> list[dict]:
     """Per metric: baseline value ± its MDC (``{metric, low, high, mdc}``);
-    metrics without a calibrated MDC are left out."""
+    metrics without a calibrated MDC are left out.  Without ``mdc`` the
+    lowest-resolution calibration is used (the widest, most conservative band)."""
     from .compare import load_mdc
 
     mdc = load_mdc() if mdc is None else mdc
