@@ -290,6 +290,22 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | 
     return pooled, "all tones"
 
 
+def pigment_in_texture_caution(delta: dict) -> str | None:
+    """A caution when texture and pigmentation both changed detectably, the same way.
+
+    From one RGB photo, pigment mottle about 1 mm across has the same
+    luminance structure as fine texture, so fading (or new) spots also lower
+    (raise) the texture index: on the phantom, texture was flagged in 50 % of
+    pigment-only changes (README, Validation).  A texture change in the
+    opposite direction to the pigment change is not explained by it.
+    """
+    t, p = delta.get("texture", {}), delta.get("pigmentation", {})
+    if t.get("significant") and p.get("significant") and t["value"] * p["value"] > 0:
+        return ("texture and pigmentation changed the same way: pigment mottle about 1 mm across "
+                "also reads as texture in a photo, so part of the texture change may be pigment")
+    return None
+
+
 def _index(metrics: list[dict]) -> dict[str, dict]:
     return {f"{m['name']}@{m['region']}": m for m in metrics}
 
@@ -363,6 +379,9 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
         flags.append(f"photos at {px_per_mm:.1f} px/mm, below the lowest resolution the noise "
                      f"threshold (MDC) was calibrated at ({calibrated_at:.1f} px/mm): changes may be "
                      "flagged that are retake noise; photograph the face larger")
+    caution = pigment_in_texture_caution(delta)
+    if caution:
+        flags.append(caution)
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
         flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "
                      "is expected after the procedure and is not a trend")

@@ -173,3 +173,35 @@ def test_summary_mdc_follows_the_baselines_skin_tone():
     assert summary_mdc(mdc, "texture", "very light") == (1.0, "all tones")
     assert summary_mdc(mdc, "texture", None) == (1.0, "all tones")
     assert summary_mdc({"summary": {"texture": 1.0}}, "texture", "dark") == (1.0, "all tones")
+
+
+def test_texture_change_with_a_pigment_change_the_same_way_is_cautioned():
+    from analyzer.compare import pigment_in_texture_caution as caution
+
+    def delta(t, p, t_sig=True, p_sig=True):
+        return {"texture": {"value": t, "significant": t_sig},
+                "pigmentation": {"value": p, "significant": p_sig}}
+
+    assert "part of the texture change may be pigment" in caution(delta(-2.0, -6.0))
+    assert caution(delta(3.0, 5.0))
+    assert caution(delta(-2.0, 6.0)) is None          # opposite ways: not explained by pigment
+    assert caution(delta(-2.0, -6.0, p_sig=False)) is None
+    assert caution(delta(-0.1, -6.0, t_sig=False)) is None
+
+
+def test_fading_spots_on_a_phantom_carry_the_texture_caution(phantom_pair):
+    """Spots fading to 40 %: pigmentation falls, texture follows, and the comparison says why."""
+    from analyzer.compare import compare_analysed
+    from analyzer.phantom import Capture, Change, make_face, photograph
+    from analyzer.pipeline import analyse_pixels
+
+    face = make_face(scale=6.0, seed=1)
+    rng = np.random.default_rng(5)
+    Capture.random(rng, 0.7)  # the fixture's baseline capture
+    faded = analyse_pixels(photograph(face, [Change("spots", 0.4)], Capture.random(rng, 0.7), seed=11)[0])
+    comparison, _ = compare_analysed(phantom_pair[0], faded)
+    assert comparison.delta["pigmentation"]["status"] == "improved"
+    assert comparison.delta["texture"]["status"] == "improved"
+    assert any("may be pigment" in f for f in comparison.flags)
+    no_change, _ = compare_analysed(*phantom_pair)
+    assert not any("may be pigment" in f for f in no_change.flags)
