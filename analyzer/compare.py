@@ -9,8 +9,9 @@ the follow-up's pixels, and the same metric functions run on both photos.
 A delta is ``significant`` when its size exceeds the minimal detectable change
 (MDC: 95th percentile of |delta| over phantom no-change retake pairs, measured
 by ``benchmarks/accuracy.py`` and stored in ``analyzer/data/mdc.json`` with
-its provenance, one calibration per photo resolution; see :func:`load_mdc`).  Status is ``improved`` / ``worse`` / ``no detectable change``;
-every metric's direction says whether more is worse.
+its provenance, one calibration per photo resolution; see :func:`load_mdc`).
+Status is ``improved`` / ``worse`` / ``no detectable change``; every metric's
+direction says whether more is worse.
 """
 from __future__ import annotations
 

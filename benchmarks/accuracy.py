@@ -41,7 +41,7 @@ CONCERNS = ("texture", "redness", "pigmentation")
 DOSES = {
     "redness": [("low", 0.05, [("redness", 0.05)]), ("medium", 0.12, [("redness", 0.12)]),
                 ("high", 0.25, [("redness", 0.25)]),
-                # signed dose = mean added hemoglobin: 0.15 + 0.3 × the patch layer (0.03–0.05 over the skin)
+                # signed dose = mean added hemoglobin: 0.15 + 0.3 × patch layer (0.03–0.05 on skin)
                 ("high", 0.16, [("redness", 0.15), ("redness_patchy", 0.3)])],
     "pigmentation": [("low", -0.15, [("spots", 0.85)]), ("medium", -0.35, [("spots", 0.65)]),
                      ("high", -0.6, [("spots", 0.4)]), ("high", 0.6, [("spots", 1.6)])],
