@@ -269,7 +269,8 @@ def write_mdc(results, summary_calibration, args) -> None:
         "metrics": per_metric_mdc(calib),
         "provenance": {
             "algorithm_version": ALGORITHM_VERSION,
-            "command": "benchmarks/accuracy.py " + " ".join(sys.argv[1:]),
+            "command": "benchmarks/accuracy.py " + " ".join(
+                a for a in sys.argv[1:] if a != "--json-out" and a != args.json_out),
             "pairs": len(calib), "tones": args.tones, "scale": args.scale,
             "px_per_mm": round(float(np.median([r["px_per_mm"] for r in calib])), 2),
             "retake_strength": args.strength, "statistic": "95th percentile of |delta|",
