@@ -34,18 +34,31 @@ SUMMARY_KEYS = ("texture", "redness", "pigmentation")
 POST_PROCEDURE_DAYS = 7
 
 
-@lru_cache(maxsize=4)
-def mdc_calibrations(path: Path = MDC_PATH) -> tuple[dict, ...]:
-    """Every MDC calibration in ``path``, lowest photo resolution first.
+# A calibration serves photos down to this factor below its own resolution.
+MDC_RESOLUTION_TOLERANCE = 1.1
+
+
+def read_calibrations(path: Path = MDC_PATH) -> list[dict]:
+    """The MDC calibrations stored in ``path`` (none when it does not exist), as stored.
 
     Each is ``{"summary": {key: mdc}, "summary_by_tone": {ita_category: {key: mdc}},
     "metrics": {"name@region": mdc}, "provenance": {..., "px_per_mm": ...}}``,
-    measured by ``benchmarks/accuracy.py --write-mdc`` at one phantom scale.
+    measured by ``benchmarks/accuracy.py --write-mdc`` at one phantom scale; a
+    file with a single calibration (older format) reads as a list of one.
     """
     if not Path(path).is_file():
-        return ({"summary": {}, "metrics": {}, "provenance": {"missing": str(path)}},)
+        return []
     data = json.loads(Path(path).read_text())
-    calibrations = data.get("calibrations", [data])
+    return data.get("calibrations", [data])
+
+
+@lru_cache(maxsize=4)
+def mdc_calibrations(path: Path = MDC_PATH) -> tuple[dict, ...]:
+    """Every MDC calibration in ``path`` (:func:`read_calibrations`), lowest photo
+    resolution first; an empty calibration when there is none."""
+    calibrations = read_calibrations(path)
+    if not calibrations:
+        return ({"summary": {}, "metrics": {}, "provenance": {"missing": str(path)}},)
     return tuple(sorted(calibrations, key=lambda c: c.get("provenance", {}).get("px_per_mm", 0.0)))
 
 
@@ -63,7 +76,8 @@ def load_mdc(path: Path = MDC_PATH, px_per_mm: float | None = None) -> dict:
     calibrations = mdc_calibrations(path)
     if px_per_mm is None:
         return calibrations[0]
-    fits = [c for c in calibrations if c.get("provenance", {}).get("px_per_mm", 0.0) <= 1.1 * px_per_mm]
+    fits = [c for c in calibrations
+            if c.get("provenance", {}).get("px_per_mm", 0.0) <= MDC_RESOLUTION_TOLERANCE * px_per_mm]
     return fits[-1] if fits else calibrations[0]
 
 
@@ -376,7 +390,7 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
         flags.append(f"noise calibration (MDC) was measured with algorithm {calibrated_with}, "
                      f"not {ALGORITHM_VERSION}: re-run benchmarks/accuracy.py --write-mdc")
     calibrated_at = mdc.get("provenance", {}).get("px_per_mm")
-    if calibrated_at and px_per_mm < calibrated_at / 1.1:
+    if calibrated_at and MDC_RESOLUTION_TOLERANCE * px_per_mm < calibrated_at:
         flags.append(f"photos at {px_per_mm:.1f} px/mm, below the lowest resolution the noise "
                      f"threshold (MDC) was calibrated at ({calibrated_at:.1f} px/mm): changes may be "
                      "flagged that are retake noise; photograph the face larger")

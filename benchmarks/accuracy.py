@@ -261,6 +261,7 @@ def main(argv=None) -> int:
 def write_mdc(results, summary_calibration, args) -> None:
     """Store this run's calibration in ``analyzer/data/mdc.json``, replacing the one
     measured at the same phantom scale and keeping the others (one per resolution)."""
+    from analyzer.compare import MDC_PATH, read_calibrations
     from analyzer.version import ALGORITHM_VERSION
 
     calib = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
@@ -276,14 +277,10 @@ def write_mdc(results, summary_calibration, args) -> None:
             "retake_strength": args.strength, "statistic": "95th percentile of |delta|",
         },
     }
-    path = ROOT / "analyzer" / "data" / "mdc.json"
-    kept = []
-    if path.is_file():
-        data = json.loads(path.read_text())
-        kept = [c for c in data.get("calibrations", [data]) if c["provenance"].get("scale") != args.scale]
+    kept = [c for c in read_calibrations(MDC_PATH) if c["provenance"].get("scale") != args.scale]
     calibrations = sorted(kept + [calibration], key=lambda c: c["provenance"].get("px_per_mm", 0.0))
-    path.write_text(json.dumps({"calibrations": calibrations}, indent=1))
-    print(f"wrote {path} (calibrations at {[c['provenance'].get('px_per_mm') for c in calibrations]} px/mm)")
+    MDC_PATH.write_text(json.dumps({"calibrations": calibrations}, indent=1))
+    print(f"wrote {MDC_PATH} (calibrations at {[c['provenance'].get('px_per_mm') for c in calibrations]} px/mm)")
 
 
 if __name__ == "__main__":

@@ -35,3 +35,29 @@ def test_small_harness_recovers_injected_redness_and_calibrates(capsys):
     assert all(r["align_ok"] for r in results)
     per_metric = accuracy.per_metric_mdc(nochange * 2)  # needs ≥ 5 values per key
     assert per_metric["hemoglobin_density@left_cheek"] >= 0
+
+
+def test_write_mdc_keeps_one_calibration_per_scale(tmp_path, monkeypatch):
+    """A run replaces the calibration of its own scale and keeps the others, sorted by px/mm."""
+    from types import SimpleNamespace
+
+    import accuracy
+
+    import analyzer.compare as compare
+
+    monkeypatch.setattr(compare, "MDC_PATH", tmp_path / "mdc.json")
+
+    def run(scale, px_per_mm, texture):
+        results = [{"case": {"concern": None, "split": "calib"}, "px_per_mm": px_per_mm,
+                    "metric_deltas": {"texture_index@whole_face": 0.1 * i}} for i in range(5)]
+        args = SimpleNamespace(tones="light", scale=scale, strength=0.7, json_out=None)
+        accuracy.write_mdc(results, {"summary": {"texture": texture}, "summary_by_tone": {}}, args)
+
+    run(12.0, 8.2, 0.4)
+    run(6.0, 4.1, 0.9)
+    run(12.0, 8.2, 0.3)   # the 8.2 px/mm calibration again: replaced, not added
+    stored = compare.read_calibrations(tmp_path / "mdc.json")
+    assert [c["provenance"]["px_per_mm"] for c in stored] == [4.1, 8.2]
+    assert [c["summary"]["texture"] for c in stored] == [0.9, 0.3]
+    assert stored[0]["metrics"]["texture_index@whole_face"] > 0
+    assert compare.load_mdc(tmp_path / "mdc.json", px_per_mm=9.0)["summary"]["texture"] == 0.3
