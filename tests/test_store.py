@@ -251,6 +251,34 @@ def test_open_rejects_old_schema_without_migrate(settings, store_url):
     Store.open(settings).close()  # default: upgrades
 
 
+def test_switching_to_wal_waits_out_a_locked_database():
+    """SQLite can refuse the WAL switch at once while another process converts a new
+    database; the switch is retried (and other errors, or a lock that stays, are not hidden)."""
+    import sqlite3
+
+    from analyzer.store.db import set_wal
+
+    class Cursor:
+        def __init__(self, failures, message="database is locked"):
+            self.failures, self.message, self.calls = failures, message, 0
+
+        def execute(self, sql):
+            assert sql == "PRAGMA journal_mode=WAL"
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise sqlite3.OperationalError(self.message)
+
+    cur = Cursor(failures=3)
+    set_wal(cur)
+    assert cur.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        set_wal(Cursor(failures=10 ** 6), timeout_s=0.2)
+    other = Cursor(failures=1, message="disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        set_wal(other)
+    assert other.calls == 1
+
+
 def test_sqlite_default_is_wal_in_data_dir(tmp_path):
     from sqlalchemy import text
 

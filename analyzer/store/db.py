@@ -1,6 +1,8 @@
 """Engines and migrations: SQLite (default, WAL) or PostgreSQL (``DATABASE_URL``)."""
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect
@@ -25,6 +27,26 @@ def database_url(settings: Settings) -> str:
     return f"sqlite:///{Path(settings.data_dir).resolve() / 'analyzer.db'}"
 
 
+def set_wal(cursor, timeout_s: float = SQLITE_BUSY_MS / 1000) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while the database is locked.
+
+    SQLite does not always call the busy handler here: a process opening a
+    new database while another one converts it to WAL can get "database is
+    locked" at once (6 processes opening a fresh file together failed in 1
+    round of 40).  Retried with a growing pause, up to ``timeout_s``.
+    """
+    deadline, pause = time.monotonic() + timeout_s, 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.5)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and
     ``BEGIN IMMEDIATE`` transactions so concurrent writers queue instead of failing."""
@@ -41,7 +63,7 @@ def make_engine(url: str) -> Engine:
         def _on_connect(dbapi_conn, _record):
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            set_wal(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
