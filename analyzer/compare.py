@@ -305,6 +305,15 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | 
     return pooled, "all tones"
 
 
+def course_mdc(resolutions) -> dict:
+    """The calibration for a series of photos (``px_per_mm`` each, ``None`` when
+    unknown): the one :func:`load_mdc` gives their lowest resolution, as
+    ``compare`` would for the noisiest pair; the lowest-resolution calibration
+    when none is known."""
+    known = [float(r) for r in resolutions if r]
+    return load_mdc(px_per_mm=min(known) if known else None)
+
+
 def pigment_in_texture_caution(delta: dict) -> str | None:
     """A caution when texture and pigmentation both changed detectably, the same way.
 

@@ -235,7 +235,8 @@ def progress_rows(timeline, region: str = "whole_face") -> list[dict]:
             if value is not None:
                 rows.append({"date": v.visit_date.isoformat(), "visit_id": v.id,
                              "metric": METRIC_LABELS[key], "key": key, "value": float(value),
-                             "unit": unit})
+                             "unit": unit,
+                             "px_per_mm": ((a.result or {}).get("summary") or {}).get("px_per_mm")})
     return rows
 
 
@@ -247,11 +248,11 @@ def treatment_rows(timeline) -> list[dict]:
 
 def noise_bands(rows: list[dict], region: str = "whole_face", mdc: dict | None = None) -> list[dict]:
     """Per metric: baseline value ± its MDC (``{metric, low, high, mdc}``);
-    metrics without a calibrated MDC are left out.  Without ``mdc`` the
-    lowest-resolution calibration is used (the widest, most conservative band)."""
-    from .compare import load_mdc
+    metrics without a calibrated MDC are left out.  Without ``mdc``: the
+    calibration for the rows' photo resolutions (``compare.course_mdc``)."""
+    from .compare import course_mdc
 
-    mdc = load_mdc() if mdc is None else mdc
+    mdc = course_mdc(r.get("px_per_mm") for r in rows) if mdc is None else mdc
     out = []
     for key in SUMMARY_KEYS:
         series = [r for r in rows if r["key"] == key]

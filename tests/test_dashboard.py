@@ -325,3 +325,18 @@ def test_views_change_maps_and_slider_html():
                                    before_label="<b>", after_label="after")
     assert html.count("data:image/jpeg;base64,") == 2 and "&lt;b&gt;" in html
     assert "http" not in html.replace("http-equiv", "")
+
+
+def test_noise_band_follows_the_photos_resolution():
+    """The progress chart's band is the MDC compare uses at the course's lowest resolution."""
+    from analyzer.compare import load_mdc
+
+    def rows(*px):
+        return [{"key": "texture", "value": 20.0 + i, "px_per_mm": p} for i, p in enumerate(px)]
+
+    sharp, small = load_mdc(px_per_mm=8.5)["summary"]["texture"], load_mdc(px_per_mm=4.1)["summary"]["texture"]
+    assert sharp < small
+    band = dd.noise_bands(rows(8.5, 9.0))[0]
+    assert (band["mdc"], band["low"], band["high"]) == (sharp, 20.0 - sharp, 20.0 + sharp)
+    assert dd.noise_bands(rows(8.5, 4.1))[0]["mdc"] == small      # one small photo: its noise
+    assert dd.noise_bands(rows(None, None))[0]["mdc"] == small    # unknown: the conservative one

@@ -503,9 +503,11 @@ def render_report(course: Course, frames_by_view: dict[str, list[Frame]], *,
                   include_name: bool = False, mdc: dict | None = None,
                   generated: datetime | None = None) -> bytes:
     """The PDF bytes of a course (see the module docstring for the pages)."""
-    from ..compare import load_mdc
+    from ..compare import course_mdc
 
-    mdc = load_mdc() if mdc is None else mdc
+    if mdc is None:
+        mdc = course_mdc(((p.latest_analysis.result or {}).get("summary") or {}).get("px_per_mm")
+                         for _, p in course.series() if p.latest_analysis is not None)
     generated = generated or datetime.now(timezone.utc)
     running = (f"Skin progress report · {course.clinic_name or 'Clinic'} · "
                f"patient {course.patient.code}")
