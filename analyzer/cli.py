@@ -170,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:  # e.g. bad output path, bad env value
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    finally:
+        face = sys.modules.get(f"{__package__}.face")  # loaded only by commands that find faces
+        if face is not None:
+            face.close_landmarkers()
 
 
 if __name__ == "__main__":  # pragma: no cover

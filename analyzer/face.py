@@ -12,7 +12,6 @@ import hashlib
 import os
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -81,7 +80,7 @@ class Landmarker:
             raise ModelError(f"face landmark model at {path} does not match its SHA-256; reinstall")
         from mediapipe.tasks.python import BaseOptions, vision
 
-        options = vision.FaceLandmarkerOptions(
+        self._options = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_buffer=blob),
             running_mode=vision.RunningMode.IMAGE,
             num_faces=max_faces,
@@ -89,17 +88,28 @@ class Landmarker:
             min_face_presence_confidence=0.5,
             output_facial_transformation_matrixes=True,
         )
-        with _quiet_stderr():  # MediaPipe's C++ start-up chatter goes to fd 2
-            self._impl = vision.FaceLandmarker.create_from_options(options)
-            self._lock = threading.Lock()
-            self.detect_all(np.full((64, 64, 3), 128, np.uint8))  # warm-up, logs once
+        self._impl = None
+        self._lock = threading.Lock()
+        with _quiet_stderr():  # the first detection logs too
+            self.detect_all(np.full((64, 64, 3), 128, np.uint8))  # load and warm up
+
+    def close(self) -> None:
+        """Release the native MediaPipe task; the next detection loads it again."""
+        with self._lock:
+            if self._impl is not None:
+                self._impl.close()
+                self._impl = None
 
     def detect_all(self, rgb: np.ndarray):
         """Raw MediaPipe result for an RGB ``uint8`` image (may hold no face)."""
         import mediapipe as mp
+        from mediapipe.tasks.python import vision
 
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         with self._lock:
+            if self._impl is None:
+                with _quiet_stderr():  # MediaPipe's C++ start-up chatter goes to fd 2
+                    self._impl = vision.FaceLandmarker.create_from_options(self._options)
             return self._impl.detect(image)
 
     def detect(self, rgb: np.ndarray) -> FaceLandmarks:
@@ -155,10 +165,29 @@ def _quiet_stderr():
         os.close(saved)
 
 
-@lru_cache(maxsize=4)
+_LOADED: dict[Path | None, Landmarker] = {}   # the process's loaded models, by path
+_LOADING = threading.Lock()
+
+
 def get_landmarker(model_path: Path | None = None) -> Landmarker:
     """Load a :class:`Landmarker` once per model path (loading takes ~0.1 s)."""
-    return Landmarker(model_path)
+    with _LOADING:
+        if model_path not in _LOADED:
+            _LOADED[model_path] = Landmarker(model_path)
+        return _LOADED[model_path]
+
+
+def close_landmarkers() -> None:
+    """Release every loaded :class:`Landmarker` (each reloads on its next detection).
+
+    The CLI calls this before it returns: left to MediaPipe's ``__del__``,
+    the native task is closed during interpreter shutdown, after MediaPipe's
+    own dispatcher is gone, which now and then printed "Exception ignored
+    ... TypeError" after a command.
+    """
+    with _LOADING:
+        for landmarker in _LOADED.values():
+            landmarker.close()
 
 
 def head_pose(matrix: np.ndarray) -> dict:

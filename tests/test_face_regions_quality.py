@@ -254,3 +254,34 @@ def test_row_dilation_equals_cv2_dilate_on_random_convex_shapes():
             continue
         np.testing.assert_array_equal(got, ref)
     assert fallbacks < 20
+
+
+def test_landmarkers_are_loaded_once_and_closed_before_exit():
+    """One model per path, shared by threads; the CLI closes them before returning
+    (MediaPipe's ``__del__`` during interpreter shutdown now and then printed
+    "Exception ignored ... TypeError" after a command)."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from analyzer.face import close_landmarkers, get_landmarker
+
+    with ThreadPoolExecutor(4) as pool:
+        loaded = list(pool.map(lambda _: get_landmarker(), range(4)))
+    assert all(lm is loaded[0] for lm in loaded) and get_landmarker(None) is loaded[0]
+    task = loaded[0]._impl
+    close_landmarkers()
+    assert task._handle is None and loaded[0]._impl is None
+    assert get_landmarker() is loaded[0]          # still the one model, reloaded on use
+    assert loaded[0].detect_all(np.zeros((64, 64, 3), np.uint8)).face_landmarks == []
+    assert loaded[0]._impl is not None
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys\nfrom analyzer.cli import main\nfrom analyzer.face import get_landmarker\n"
+            "task = get_landmarker()._impl\ncode = main(['compare', 'no-such-a.jpg', 'no-such-b.jpg'])\n"
+            "assert task._handle is None, 'open after the CLI returned'\nprint('closed', code)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=root)
+    assert proc.returncode == 0 and "closed" in proc.stdout, proc.stderr[-1500:]
+    assert "Exception ignored" not in proc.stderr
