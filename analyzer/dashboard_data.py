@@ -225,10 +225,11 @@ def progress_rows(timeline, region: str = "whole_face") -> list[dict]:
         if photo is None:
             continue
         a = photo.latest_analysis
+        summary = (a.result or {}).get("summary") or {}
         for key in SUMMARY_KEYS:
             if region == "whole_face":
                 value = getattr(a, key)
-                unit = ((a.result or {}).get("summary", {}).get("units") or {}).get(key, "")
+                unit = (summary.get("units") or {}).get(key, "")
             else:
                 value = _metric_value(a.result, REGION_METRICS[key], region)
                 unit = "mOD" if key == "texture" else "OD"
@@ -236,7 +237,7 @@ def progress_rows(timeline, region: str = "whole_face") -> list[dict]:
                 rows.append({"date": v.visit_date.isoformat(), "visit_id": v.id,
                              "metric": METRIC_LABELS[key], "key": key, "value": float(value),
                              "unit": unit,
-                             "px_per_mm": ((a.result or {}).get("summary") or {}).get("px_per_mm")})
+                             "px_per_mm": summary.get("px_per_mm")})
     return rows
 
 
