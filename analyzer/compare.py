@@ -7,8 +7,8 @@ skin present in both photos, are mapped through the alignment transform into
 the follow-up's pixels, and the same metric functions run on both photos.
 
 A delta is ``significant`` when its size exceeds the minimal detectable change
-(MDC: 95th percentile of |delta| over phantom no-change retake pairs, measured
-by ``benchmarks/accuracy.py`` and stored in ``analyzer/data/mdc.json`` with
+(MDC: the larger of 1.96 × the RMS and the 95th percentile of |delta| over
+phantom no-change retake pairs, measured by ``benchmarks/accuracy.py`` and stored in ``analyzer/data/mdc.json`` with
 its provenance, one calibration per photo resolution; see :func:`load_mdc`).
 Status is ``improved`` / ``worse`` / ``no detectable change``; every metric's
 direction says whether more is worse.
@@ -285,7 +285,7 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | 
     twice the pooled MDC), so the calibration also keeps one MDC per ITA°
     category with enough pairs (``mdc["summary_by_tone"]``; a category
     without its own takes the nearest calibrated one).  The pooled
-    ``mdc["summary"]`` is the floor: a tone's own 95th percentile from ~20
+    ``mdc["summary"]`` is the floor: a tone's own MDC from 20–40
     pairs is too uncertain to *lower* the threshold (on the phantom that
     raised false alarms to 5–20 %), but where a tone is clearly noisier it
     raises it.  Returns the MDC and where it came from (the category, or

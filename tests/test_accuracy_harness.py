@@ -61,3 +61,15 @@ def test_write_mdc_keeps_one_calibration_per_scale(tmp_path, monkeypatch):
     assert [c["summary"]["texture"] for c in stored] == [0.9, 0.3]
     assert stored[0]["metrics"]["texture_index@whole_face"] > 0
     assert compare.load_mdc(tmp_path / "mdc.json", px_per_mm=9.0)["summary"]["texture"] == 0.3
+
+
+def test_mdc95_is_the_clinical_mdc_with_a_tail_guard():
+    """Normal retake deltas: 1.96 × RMS (bias counts as noise); heavy tails: their 95th percentile."""
+    import accuracy
+
+    rng = np.random.default_rng(3)
+    normal = rng.normal(0.0, 2.0, 20000)
+    assert accuracy.mdc95(normal) == pytest.approx(1.96 * 2.0, rel=0.03)
+    assert accuracy.mdc95(normal + 1.0) == pytest.approx(1.96 * np.sqrt(5.0), rel=0.03)
+    rare_outliers = np.r_[np.full(94, 0.1), np.full(6, -10.0)]   # RMS 2.45, 1.96 × RMS 4.8
+    assert accuracy.mdc95(rare_outliers) == pytest.approx(10.0)

@@ -470,8 +470,8 @@ def _methods(pdf: _PDF, course: Course, mdc: dict) -> None:
                     + ", so changes are reported as 'not calibrated'.")
     else:
         mdc_text = ("Detectable change: a change is detectable when its size exceeds the minimal "
-                    "detectable change (MDC: 95th percentile of |change| between retaken photos "
-                    "of unchanged skin). Calibration: "
+                    "detectable change (MDC: the larger of 1.96 × the root mean square and the 95th "
+                    "percentile of |change| between retaken photos of unchanged skin). Calibration: "
                     + "; ".join(f"{k}: {v}" for k, v in prov.items()) + ".")
     pdf.para(mdc_text, size=8.5)
     pdf.para("Status words:\n" + "\n".join(f"• {k}: {v}" for k, v in STATUS_LEGEND), size=8.5)
