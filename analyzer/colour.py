@@ -60,6 +60,9 @@ _HB = np.array([0.035, 1.0, 0.72])
 _NEUTRAL = np.ones(3)
 RGB_FROM_CHROMOPHORES = np.array([v / np.linalg.norm(v) for v in (_MEL, _HB, _NEUTRAL)])
 CHROMOPHORES_FROM_RGB = np.linalg.inv(RGB_FROM_CHROMOPHORES)
+SEPARATION_REFERENCE = ("Optical-density separation into melanin / hemoglobin / neutral "
+                        "(skimage.color.separate_stains; basis: Jacques 2013, Prahl 1999; "
+                        "cf. Tsumura et al., SIGGRAPH 2003).")
 # separate_stains returns OD / -ln(1e-6); multiply by this to get natural-log OD.
 _STAIN_SCALE = float(-np.log(1e-6))
 

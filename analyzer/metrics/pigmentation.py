@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..colour import SEPARATION_REFERENCE
 from .image import SkinImage, area_cm2, clipped_near, masked_smooth
 from .registry import ALL_REGIONS, register
 
@@ -15,27 +16,23 @@ BURDEN_BACKGROUND_MM = 2.0    # pigment burden: local skin background (σ)
 BURDEN_MIN_OD = 0.02          # pigment burden: excess counted above this
 BURDEN_EDGE_MM = 1.0          # pigment burden: ignore skin this close to its edge
 
-MEL_REF = ("Optical-density separation into melanin / hemoglobin / neutral "
-           "(skimage.color.separate_stains; basis: Jacques 2013, Prahl 1999; cf. Tsumura et al., "
-           "SIGGRAPH 2003).")
-
 
 @register("melanin_density", unit="OD", regions=ALL_REGIONS, direction="more pigmentation",
-          reference=MEL_REF, family="pigmentation")
+          reference=SEPARATION_REFERENCE, family="pigmentation")
 def melanin_density(img: SkinImage, mask: np.ndarray, scale: float) -> float:
     """Mean melanin optical density (−ln reflectance along the melanin direction)."""
     return float(img.melanin[mask].mean())
 
 
 @register("melanin_variation", unit="OD", regions=ALL_REGIONS, direction="less even tone",
-          reference=MEL_REF, family="pigmentation")
+          reference=SEPARATION_REFERENCE, family="pigmentation")
 def melanin_variation(img: SkinImage, mask: np.ndarray, scale: float) -> float:
     """Standard deviation of melanin density."""
     return float(img.melanin[mask].std())
 
 
 @register("melanin_relative_variation", unit="%", regions=ALL_REGIONS, direction="less even tone",
-          reference=MEL_REF, family="pigmentation")
+          reference=SEPARATION_REFERENCE, family="pigmentation")
 def melanin_relative_variation(img: SkinImage, mask: np.ndarray, scale: float) -> float:
     """Coefficient of variation of melanin density, 100 · std / mean."""
     v = img.melanin[mask]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..colour import SEPARATION_REFERENCE
 from .image import SkinImage, area_cm2
 from .registry import ALL_REGIONS, register
 
@@ -14,27 +15,23 @@ RED_BACKGROUND_MM = 8.0       # local skin background for red spots
 RED_SPOT_MIN_OD = 0.05        # spot: hemoglobin above its local background by this
 RED_SPOT_AREA_MM2 = (1.0, 200.0)
 
-HB_REF = ("Optical-density separation into melanin / hemoglobin / neutral "
-          "(skimage.color.separate_stains; basis: Jacques 2013, Prahl 1999; cf. Tsumura et al., "
-          "SIGGRAPH 2003).")
-
 
 @register("hemoglobin_density", unit="OD", regions=ALL_REGIONS, direction="more redness",
-          reference=HB_REF, family="redness")
+          reference=SEPARATION_REFERENCE, family="redness")
 def hemoglobin_density(img: SkinImage, mask: np.ndarray, scale: float) -> float:
     """Mean hemoglobin optical density (−ln reflectance along the hemoglobin direction)."""
     return float(img.hemoglobin[mask].mean())
 
 
 @register("hemoglobin_variation", unit="OD", regions=ALL_REGIONS, direction="more redness",
-          reference=HB_REF, family="redness")
+          reference=SEPARATION_REFERENCE, family="redness")
 def hemoglobin_variation(img: SkinImage, mask: np.ndarray, scale: float) -> float:
     """Standard deviation of hemoglobin density (blotchiness)."""
     return float(img.hemoglobin[mask].std())
 
 
 @register("hemoglobin_relative_variation", unit="%", regions=ALL_REGIONS, direction="more redness",
-          reference=HB_REF, family="redness")
+          reference=SEPARATION_REFERENCE, family="redness")
 def hemoglobin_relative_variation(img: SkinImage, mask: np.ndarray, scale: float) -> float:
     """Coefficient of variation of hemoglobin density, 100 · std / mean."""
     v = img.hemoglobin[mask]
@@ -76,7 +73,7 @@ def red_spot_density(img: SkinImage, mask: np.ndarray, scale: float) -> float:
 
 
 @register("redness_index", unit="OD", regions=("whole_face",), direction="more redness",
-          reference=HB_REF, family="redness")
+          reference=SEPARATION_REFERENCE, family="redness")
 def redness_index(img: SkinImage, mask: np.ndarray, scale: float) -> float:
     """Summary redness index: mean hemoglobin density of the whole face.
 
