@@ -26,6 +26,14 @@ def _write_png(path: str, pixels) -> None:
     Path(path).write_bytes(encode_png(pixels))
 
 
+def _write_maps(folder: str, maps: dict, prefix: str) -> None:
+    """Write heatmaps as ``<folder>/<prefix><concern>.png``."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for key, pixels in maps.items():
+        _write_png(str(out / f"{prefix}{key}.png"), pixels)
+
+
 def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     from .pipeline import analyze
     from .regions import draw_regions
@@ -33,6 +41,10 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     done = analyze(args.photo, settings)
     if args.regions_out:
         _write_png(args.regions_out, draw_regions(done.photo.pixels, done.regions))
+    if args.maps_out:
+        from .views import photo_maps
+
+        _write_maps(args.maps_out, photo_maps(done.skin_image), "")
     result = done.result.to_dict()
     if args.json:
         print(json.dumps(result, indent=2))
@@ -61,6 +73,9 @@ def register_analyze(sub) -> None:
     p.add_argument("photo", help="photo file (JPEG, PNG, WebP, TIFF, HEIC)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--regions-out", metavar="PNG", help="write the regions drawn over the photo")
+    p.add_argument("--maps-out", metavar="DIR",
+                   help="write redness, pigmentation and texture heatmaps of the face (fixed colour "
+                        "limits, the same on every photo) as DIR/<concern>.png")
     p.set_defaults(func=cmd_analyze)
 
 
@@ -79,17 +94,24 @@ def cmd_phantom(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     from .align import write_overlay
-    from .pipeline import compare
+    from .pipeline import analyze_pair, compare
 
-    comparison, alignment = compare(args.baseline, args.followup, settings,
+    baseline, followup = analyze_pair(args.baseline, args.followup, settings)
+    comparison, alignment = compare(baseline, followup, settings,
                                     days_since_treatment=args.days_since_treatment, local=args.local)
     if args.aligned_out:
         _write_png(args.aligned_out, alignment.warped)
     if args.overlay_out:
-        from .intake import load_photo
-
-        _write_png(args.overlay_out, write_overlay(load_photo(args.baseline, settings).pixels, alignment))
+        _write_png(args.overlay_out, write_overlay(baseline.photo.pixels, alignment))
     result = comparison.to_dict()
+    if args.maps_out and alignment.ok:
+        from . import views
+
+        base = views.FaceView(baseline.photo.pixels, baseline.face, baseline.regions)
+        before, after, skin = views.aligned_pair(base, followup.photo.pixels, result["alignment"]["matrix"])
+        _write_maps(args.maps_out, views.change_maps(before, after, skin, result), "change_")
+    elif args.maps_out:
+        print("change maps not written: the alignment is not trusted", file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -119,6 +141,9 @@ def register_compare(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--aligned-out", metavar="PNG", help="write the follow-up resampled into the baseline frame")
     p.add_argument("--overlay-out", metavar="PNG", help="write a checkerboard overlay of the alignment")
+    p.add_argument("--maps-out", metavar="DIR",
+                   help="write heatmaps of the change in redness, pigmentation and texture over the "
+                        "baseline (blue = less, red = more; fixed limits) as DIR/change_<concern>.png")
     p.add_argument("--days-since-treatment", type=int, metavar="N",
                    help="days since the last treatment (flags expected post-procedure redness)")
     p.add_argument("--local", action="store_true", help="also estimate a local (non-rigid) correction")

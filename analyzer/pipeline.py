@@ -127,16 +127,23 @@ def compare(baseline: str | Path | bytes | AnalysedPhoto, followup: str | Path |
     """
     from .compare import compare_analysed
 
+    b, f = analyze_pair(baseline, followup, settings)
+    return compare_analysed(b, f, days_since_treatment=days_since_treatment, local=local)
+
+
+def analyze_pair(baseline: str | Path | bytes | AnalysedPhoto, followup: str | Path | bytes | AnalysedPhoto,
+                 settings: Settings | None = None) -> tuple[AnalysedPhoto, AnalysedPhoto]:
+    """Both photos of a pair analysed (those not analysed yet side by side)."""
     settings = settings or Settings()
     if isinstance(baseline, AnalysedPhoto) or isinstance(followup, AnalysedPhoto):
         b = baseline if isinstance(baseline, AnalysedPhoto) else analyze(baseline, settings)
         f = followup if isinstance(followup, AnalysedPhoto) else analyze(followup, settings)
-    else:
-        # The two analyses are independent: run them side by side (OpenCV and
-        # NumPy release the GIL; the landmarker serialises its own calls).
-        from concurrent.futures import ThreadPoolExecutor
+        return b, f
+    # The two analyses are independent: run them side by side (OpenCV and
+    # NumPy release the GIL; the landmarker serialises its own calls).
+    from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="analyze") as pool:
-            jobs = [pool.submit(analyze, source, settings) for source in (baseline, followup)]
-            b, f = (job.result() for job in jobs)
-    return compare_analysed(b, f, days_since_treatment=days_since_treatment, local=local)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="analyze") as pool:
+        jobs = [pool.submit(analyze, source, settings) for source in (baseline, followup)]
+        b, f = (job.result() for job in jobs)
+    return b, f

@@ -4,12 +4,14 @@ The dashboard holds no image maths: everything it draws is computed here,
 from stored photos and stored comparison results (the follow-up → baseline
 matrix and each photo's colour correction), so nothing is re-measured.
 
-Change maps are drawn in the baseline frame on skin seen in both photos:
-follow-up minus baseline of hemoglobin density (redness), melanin density
-(pigmentation) and local band-pass energy of luminance density (texture, the
-0.3–1 mm band of ``texture_index``), each smoothed over about 1.5 mm and
-coloured with fixed limits (``CHANGE_LIMITS``) so a colour means the same
-change on every pair: blue = less, red = more.
+Maps show what the summaries measure (``analyzer.metrics.maps``): hemoglobin
+density (redness), melanin excess over the local skin background
+(pigmentation) and the local RMS of the texture band (texture).  A photo's
+maps are coloured with fixed limits (``MAP_LIMITS``); change maps are drawn
+in the baseline frame on skin seen in both photos, follow-up minus baseline
+of each map smoothed over 1.5 mm, with fixed limits (``CHANGE_LIMITS``), so a
+colour means the same value on every photo and pair: blue = less, red = more.
+Both are drawn at the metrics' working scale (4 px/mm of face).
 """
 from __future__ import annotations
 
@@ -24,14 +26,16 @@ from .align import warp_image
 from .config import Settings
 from .face import FaceLandmarks, get_landmarker
 from .intake import encode_jpeg, encode_png, load_photo
+from .metrics import WORK_PX_PER_MM
+from .metrics.image import SkinImage, masked_smooth
+from .metrics.maps import MAP_LABELS, MAP_UNITS, summary_maps
 from .regions import REGION_COLOURS, RegionMasks, build_regions
 
-# Symmetric colour limits of the change maps (follow-up − baseline).
-CHANGE_LIMITS = {"redness": 0.12, "pigmentation": 0.10, "texture": 0.012}
-CHANGE_UNITS = {"redness": "OD", "pigmentation": "OD", "texture": "OD"}
+# Colour limits of a photo's maps, and symmetric ones of the change maps (follow-up − baseline).
+MAP_LIMITS = {"redness": (0.0, 0.8), "pigmentation": (0.0, 0.15), "texture": (0.0, 0.05)}
+CHANGE_LIMITS = {"redness": 0.25, "pigmentation": 0.05, "texture": 0.01}
+CHANGE_UNITS = MAP_UNITS
 SMOOTH_MM = 1.5
-TEXTURE_BAND_MM = (0.3, 1.0)
-TEXTURE_WINDOW_MM = 3.0
 
 
 @dataclass
@@ -83,34 +87,54 @@ def aligned_pair(baseline: FaceView, followup_rgb: np.ndarray, matrix) -> tuple[
     return crop(baseline.rgb, box), crop(warped, box), skin[box[1]:box[3], box[0]:box[2]]
 
 
-def _linear(rgb: np.ndarray, colour_summary: dict | None) -> np.ndarray:
-    lin = colour.srgb_to_linear(rgb)
-    matrix = (colour_summary or {}).get("matrix")
-    if matrix is None:
-        return lin
-    m = np.asarray(matrix, np.float32)
-    return (lin.reshape(-1, 3) @ m.T).reshape(lin.shape)
+def photo_maps(img: SkinImage) -> dict[str, np.ndarray]:
+    """Heatmaps (RGB uint8, over the photo's work-frame crop ``img.srgb``) of the
+    maps behind its summaries, coloured with the fixed :data:`MAP_LIMITS`."""
+    maps = summary_maps(img)
+    shown = {"redness": maps["skin"], "texture": maps["skin"],
+             "pigmentation": maps["skin"] & (maps["pigmentation"] > 0)}  # spots only: the rest is 0
+    return {key: colour.heatmap(img.srgb, maps[key], shown[key], *MAP_LIMITS[key])
+            for key in MAP_LIMITS}
 
 
-def _smooth(values: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
-    w = mask.astype(np.float32)
-    num = cv2.GaussianBlur(values * w, (0, 0), sigma)
-    den = cv2.GaussianBlur(w, (0, 0), sigma)
-    return num / np.maximum(den, 1e-3)
+def _at_work_scale(rgb: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """``rgb`` (or a bool mask) area-averaged down to the metrics' 4 px/mm (never up)."""
+    f = WORK_PX_PER_MM / px_per_mm
+    if f >= 1:
+        return rgb
+    size = (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f)))
+    if rgb.dtype == bool:
+        return cv2.resize(rgb.astype(np.uint8) * np.uint8(255), size, interpolation=cv2.INTER_AREA) >= 128
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
-def _texture_energy(lin: np.ndarray, mask: np.ndarray, px_per_mm: float) -> np.ndarray:
-    y = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-    d = -np.log(np.clip(y, 1e-4, None)).astype(np.float32)
-    lo, hi = (px_per_mm * mm / 2 for mm in TEXTURE_BAND_MM)
-    band = cv2.GaussianBlur(d, (0, 0), max(lo, 0.3)) - cv2.GaussianBlur(d, (0, 0), hi)
-    return np.sqrt(np.maximum(_smooth(band * band, mask, px_per_mm * TEXTURE_WINDOW_MM / 2), 0))
+def _work_skin_image(rgb: np.ndarray, skin: np.ndarray, summary: dict) -> SkinImage:
+    """A SkinImage of an sRGB face crop at work scale, with the photo's stored colour
+    correction (``summary["colour"]["matrix"]``) and scale (``summary["px_per_mm"]``)."""
+    px_per_mm = float(summary.get("px_per_mm") or WORK_PX_PER_MM)
+    rgb, skin = _at_work_scale(rgb, px_per_mm), _at_work_scale(skin, px_per_mm)
+    matrix = (summary.get("colour") or {}).get("matrix")
+    m = np.eye(3, dtype=np.float32) if matrix is None else np.asarray(matrix, np.float32)
+    linear = cv2.transform(colour.srgb_to_linear(rgb), m)
+    return SkinImage(linear, min(px_per_mm, WORK_PX_PER_MM), skin, srgb=rgb,
+                     colour=colour.ColourCorrection(m, "stored", calibrated=False))
 
 
-def change_maps(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, skin: np.ndarray,
-                comparison: dict, px_per_mm: float | None = None) -> dict[str, np.ndarray]:
-    """Heatmaps (RGB uint8, over the baseline) of the change in redness,
-    pigmentation and texture between two aligned, equally cropped photos.
+def stored_skin_image(view: FaceView, summary: dict) -> SkinImage:
+    """A stored photo's face crop at work scale, with the colour correction and scale of
+    its stored analysis ``summary`` (nothing is re-measured)."""
+    box = face_crop_box(view.regions["whole_face"])
+    return _work_skin_image(crop(view.rgb, box), crop(view.regions["whole_face"], box), summary)
+
+
+def stored_photo_maps(view: FaceView, summary: dict) -> dict[str, np.ndarray]:
+    """:func:`photo_maps` of a stored photo (see :func:`stored_skin_image`)."""
+    return photo_maps(stored_skin_image(view, summary))
+
+
+def change_values(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, skin: np.ndarray,
+                  comparison: dict, px_per_mm: float | None = None) -> dict[str, np.ndarray]:
+    """Follow-up minus baseline of each summary map, smoothed by 1.5 mm, at work scale.
 
     Parameters
     ----------
@@ -122,24 +146,34 @@ def change_maps(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, skin: np.nda
         The stored comparison result; its ``baseline`` / ``followup`` summaries
         give each photo's colour correction (the follow-up's on the baseline's
         footing) and the scale.
+
+    Returns
+    -------
+    dict
+        ``redness``, ``pigmentation``, ``texture`` → float32 change (OD);
+        ``baseline`` → the baseline crop and ``skin`` → the common skin, both at
+        the same (work) scale.
     """
     bsum = (comparison.get("baseline") or {}).get("summary") or {}
     fsum = (comparison.get("followup") or {}).get("summary") or {}
-    px_per_mm = float(px_per_mm or bsum.get("px_per_mm") or 4.0)
-    lin_b = _linear(baseline_rgb, bsum.get("colour"))
-    lin_f = _linear(followup_rgb, fsum.get("colour"))
-    dens_b, dens_f = colour.chromophores(lin_b), colour.chromophores(lin_f)
-    sigma = SMOOTH_MM * px_per_mm
-    diffs = {
-        "redness": _smooth(dens_f[..., 1], skin, sigma) - _smooth(dens_b[..., 1], skin, sigma),
-        "pigmentation": _smooth(dens_f[..., 0], skin, sigma) - _smooth(dens_b[..., 0], skin, sigma),
-        "texture": _texture_energy(lin_f, skin, px_per_mm) - _texture_energy(lin_b, skin, px_per_mm),
-    }
-    out = {}
-    for key, diff in diffs.items():
-        limit = CHANGE_LIMITS[key]
-        out[key] = colour.heatmap(baseline_rgb, diff, skin, -limit, limit, alpha=0.6)
-    return out
+    px_per_mm = float(px_per_mm or bsum.get("px_per_mm") or WORK_PX_PER_MM)
+    img_b = _work_skin_image(baseline_rgb, skin, {**bsum, "px_per_mm": px_per_mm})
+    img_f = _work_skin_image(followup_rgb, skin, {**fsum, "px_per_mm": px_per_mm})  # in the baseline frame
+    maps_b, maps_f = summary_maps(img_b), summary_maps(img_f)
+    common = maps_b["skin"] & maps_f["skin"]
+    sigma = img_b.px(SMOOTH_MM)
+    out = {key: masked_smooth(maps_f[key], common, sigma) - masked_smooth(maps_b[key], common, sigma)
+           for key in CHANGE_LIMITS}
+    return {**out, "baseline": img_b.srgb, "skin": common}
+
+
+def change_maps(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, skin: np.ndarray,
+                comparison: dict, px_per_mm: float | None = None) -> dict[str, np.ndarray]:
+    """Heatmaps (RGB uint8, over the baseline at work scale) of :func:`change_values`,
+    coloured with the fixed :data:`CHANGE_LIMITS`."""
+    values = change_values(baseline_rgb, followup_rgb, skin, comparison, px_per_mm)
+    return {key: colour.heatmap(values["baseline"], values[key], values["skin"], -limit, limit, alpha=0.6)
+            for key, limit in CHANGE_LIMITS.items()}
 
 
 def region_tint(rgb: np.ndarray, regions: RegionMasks, name: str, alpha: float = 0.45) -> np.ndarray:

@@ -148,6 +148,9 @@ def test_sign_in_upload_compare_chart(server):
             page.get_by_role("tab", name="Change maps").click()
             page.get_by_text("Redness change").first.wait_for()
             page.screenshot(path=str(ARTIFACTS / "04_change_maps.png"), full_page=True)
+            page.get_by_role("tab", name="Where each index comes from").click()
+            page.get_by_text("Pigmentation · after").first.wait_for()
+            page.screenshot(path=str(ARTIFACTS / "04b_index_maps.png"), full_page=True)
 
             page.get_by_role("link", name="Progress").click()
             page.get_by_role("heading", name=re.compile("Progress")).wait_for()

@@ -19,7 +19,7 @@ def run_cli(*args, cwd=ROOT):
 @pytest.mark.slow
 def test_analyze_sample_json(tmp_path):
     overlay = tmp_path / "regions.png"
-    proc = run_cli("analyze", SAMPLE, "--json", "--regions-out", overlay)
+    proc = run_cli("analyze", SAMPLE, "--json", "--regions-out", overlay, "--maps-out", tmp_path / "maps")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["face"]["landmarks"] == 478
@@ -28,6 +28,9 @@ def test_analyze_sample_json(tmp_path):
     assert result["regions"]["left_cheek"]["area_px"] > 5000
     assert result["algorithm_version"]
     assert Image.open(overlay).size == Image.open(SAMPLE).size
+    maps = {p.name: Image.open(p) for p in (tmp_path / "maps").iterdir()}
+    assert sorted(maps) == ["pigmentation.png", "redness.png", "texture.png"]
+    assert len({m.size for m in maps.values()}) == 1      # the same face crop
     assert proc.stderr == ""
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from analyzer.compare import classify, more_is
 
@@ -34,7 +35,8 @@ def test_compare_cli_post_procedure_redness(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "analyzer", "compare", str(COURSE / "2026-03-02_baseline.jpg"),
          str(COURSE / "2026-03-04_day02.jpg"), "--json", "--days-since-treatment", "2",
-         "--overlay-out", str(overlay)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+         "--overlay-out", str(overlay), "--maps-out", str(tmp_path / "maps")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["alignment"]["ok"] is True
@@ -46,6 +48,10 @@ def test_compare_cli_post_procedure_redness(tmp_path):
     assert any("after a treatment" in f for f in result["flags"])
     assert set(result["baseline"]["summary"]) >= {"texture", "redness", "pigmentation"}
     assert overlay.stat().st_size > 1000
+    # change maps: the day-2 redness covers the face in the top (red) colours; texture does not
+    maps = {k: np.asarray(Image.open(tmp_path / "maps" / f"change_{k}.png")) for k in ("redness", "texture")}
+    red_share = {k: np.mean((m[..., 0] > 150) & (m[..., 2] < 80)) for k, m in maps.items()}
+    assert red_share["redness"] > 4 * red_share["texture"], red_share
 
 
 def test_compare_cli_missing_followup(tmp_path):

@@ -170,6 +170,13 @@ def pair_pictures(_gw: dd.Gateway, key: str, comparison_id: int, baseline_id: in
             "overlay": views.thumbnail(views.alignment_overlay(base, follow_rgb, _result), 1400)}
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def photo_maps(_gw: dd.Gateway, key: str, photo_id: int, _summary: dict) -> dict:
+    """Redness, pigmentation and texture heatmaps of one stored photo."""
+    return {k: views.thumbnail(v, 700)
+            for k, v in views.stored_photo_maps(face_view(_gw, key, photo_id), _summary).items()}
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def region_picture(_gw: dd.Gateway, key: str, photo_id: int, region: str):
     base = face_view(_gw, key, photo_id)

@@ -92,7 +92,7 @@ def tone_unevenness(img: SkinImage, mask: np.ndarray, scale: float) -> float:
     return float(1000.0 * img.local[key][mask].std())
 
 
-def _burden_map(img: SkinImage) -> tuple[np.ndarray, np.ndarray]:
+def burden_map(img: SkinImage) -> tuple[np.ndarray, np.ndarray]:
     """Melanin excess over the local skin background above the burden threshold, and its support.
 
     Melanin is smoothed by 0.5 mm (sensor noise and JPEG would otherwise add a
@@ -136,7 +136,7 @@ def pigmentation_index(img: SkinImage, mask: np.ndarray, scale: float) -> float:
     (geometry and JPEG change the local contrast), larger than that of the
     tone metrics.
     """
-    excess, support = _burden_map(img)
+    excess, support = burden_map(img)
     m = mask & support
     if not m.any():  # a small region with no skin 1 mm inside its edge: missing
         return float("nan")

@@ -62,8 +62,8 @@ for line in dd.plain_summary(result, since):
     st.markdown(f"- {line}")
 
 pics = common.pair_pictures(gw, key, comp["id"], b_photo.id, f_photo.id, result)
-tab_slider, tab_side, tab_maps, tab_align, tab_regions = st.tabs(
-    ["Slider", "Side by side", "Change maps", "Alignment", "Regions"])
+tab_slider, tab_side, tab_maps, tab_sources, tab_align, tab_regions = st.tabs(
+    ["Slider", "Side by side", "Change maps", "Where each index comes from", "Alignment", "Regions"])
 with tab_slider:
     common.before_after(pics, before.visit_date.isoformat(), after.visit_date.isoformat())
 with tab_side:
@@ -80,6 +80,18 @@ with tab_maps:
     m1.image(pics["maps"]["redness"], caption="Redness change")
     m2.image(pics["maps"]["pigmentation"], caption="Pigmentation change")
     m3.image(pics["maps"]["texture"], caption="Texture change")
+with tab_sources:
+    st.caption("What each summary index averages, per photo, with colour limits fixed for every "
+               "photo (" + ", ".join(f"{k}: {views.MAP_LABELS[k]}, {lo:g}–{hi:g} {views.MAP_UNITS[k]}"
+                                     for k, (lo, hi) in views.MAP_LIMITS.items())
+               + "). Pigmentation is drawn only where melanin stands out from the skin around it.")
+    st.image(views.legend(), caption="low ← → high")
+    for concern in views.MAP_LIMITS:
+        p1, p2 = st.columns(2)
+        p1.image(common.photo_maps(gw, key, b_photo.id, result["baseline"]["summary"])[concern],
+                 caption=f"{concern.capitalize()} · before")
+        p2.image(common.photo_maps(gw, key, f_photo.id, result["followup"]["summary"])[concern],
+                 caption=f"{concern.capitalize()} · after")
 with tab_align:
     st.image(pics["overlay"], caption="Left: checkerboard of before and aligned after; right: "
                                       "before in red, after in cyan (grey where they agree).")
