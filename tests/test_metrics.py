@@ -254,3 +254,23 @@ def test_sato_ridges_match_scikit_image():
     sigmas = [0.6, 1.0, 1.6]
     expected = sato(img, sigmas=sigmas, black_ridges=False, mode="reflect")
     np.testing.assert_allclose(sato_ridges(img, sigmas), expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_every_photo_is_resampled_to_the_work_scale():
+    """A retake a little farther away (below 4 px/mm) is resampled like its baseline:
+    used as it was, it read +2.5 % texture (no interpolation blur); detail finer than
+    its own pixels is still reported missing."""
+    from analyzer.compare import compare_analysed
+
+    face = make_face(6.0, seed=0)                                  # about 4.07 px/mm
+    base = Capture(noise=1.0, jpeg_quality=90)
+    b = analyse_pixels(photograph(face, [], base, seed=0)[0])
+    f = analyse_pixels(photograph(face, [], Capture(noise=1.0, jpeg_quality=90, scale=0.94), seed=1)[0])
+    assert f.result.summary["px_per_mm"] < 3.9 and f.result.summary["work_px_per_mm"] == pytest.approx(4.0, abs=0.02)
+    c, _ = compare_analysed(b, f, mdc={"summary": {}, "metrics": {}, "provenance": {}})
+    assert abs(c.delta["texture"]["value"] / c.baseline["summary"]["texture"]) < 0.015
+
+    small = analyse_pixels(photograph(make_face(4.0, seed=0), [], base, seed=0)[0])   # about 2.7 px/mm
+    assert small.result.summary["work_px_per_mm"] == pytest.approx(4.0, abs=0.02)
+    fine = [m for m in small.result.metrics if m["name"] == "roughness_fine" and m["region"] == "whole_face"]
+    assert fine and fine[0]["value"] is None

@@ -91,6 +91,13 @@ class SkinImage:
     def px(self, mm: float) -> float:
         return float(mm * self.px_per_mm)
 
+    @property
+    def resolved_px_per_mm(self) -> float:
+        """Pixels per mm the photo itself has here: the work scale, or less when the photo
+        was enlarged to it (detail finer than the photo's pixels is not there)."""
+        photo = getattr(self.frame, "photo_px_per_mm", None)
+        return float(min(self.px_per_mm, photo)) if photo else float(self.px_per_mm)
+
     def measuring(self, whole_face: np.ndarray) -> "SkinImage":
         """A view of this image for measuring on ``whole_face`` (e.g. the skin common to
         two photos): maps and their ``cache`` are shared, while edge margins
@@ -205,12 +212,13 @@ class SkinImage:
         """Luminance density band-passed to structures of size ``lo_mm``..``hi_mm``.
 
         Difference of Gaussians with σ = size / 2.  ``None`` when the band's
-        upper σ is under 0.5 px (not resolved at this camera distance).
+        upper σ is under 0.5 of the photo's own pixels (not resolved at this
+        camera distance; see :attr:`resolved_px_per_mm`).
         """
         key = ("band", lo_mm, hi_mm)
         if key not in self.cache:
             s_lo, s_hi = self.px(lo_mm / 2), self.px(hi_mm / 2)
-            if s_hi < 0.5:
+            if hi_mm / 2 * self.resolved_px_per_mm < 0.5:
                 self.cache[key] = None
             else:
                 d = self.lum_density

@@ -42,7 +42,7 @@ def _roughness(img: SkinImage, mask: np.ndarray, band: str) -> float | None:
     resp = img.bandpass(*BANDS_MM[band])
     if resp is None:
         raise ValueError(f"{band} roughness band {BANDS_MM[band]} mm is not resolved at "
-                         f"{img.px_per_mm:.1f} px/mm: photograph the face larger")
+                         f"{img.resolved_px_per_mm:.1f} px/mm: photograph the face larger")
     return 1000.0 * _rms(resp[_texture_mask(img, mask)])
 
 
