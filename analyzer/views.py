@@ -97,15 +97,16 @@ def photo_maps(img: SkinImage) -> dict[str, np.ndarray]:
             for key in MAP_LIMITS}
 
 
-def _at_work_scale(rgb: np.ndarray, px_per_mm: float) -> np.ndarray:
-    """``rgb`` (or a bool mask) area-averaged down to the metrics' 4 px/mm (never up)."""
+def _at_work_scale(pixels: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """An image (or bool mask) area-averaged down to the metrics' 4 px/mm; a smaller
+    one is drawn as it is (enlarging would only make the picture bigger)."""
     f = WORK_PX_PER_MM / px_per_mm
     if f >= 1:
-        return rgb
-    size = (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f)))
-    if rgb.dtype == bool:
-        return cv2.resize(rgb.astype(np.uint8) * np.uint8(255), size, interpolation=cv2.INTER_AREA) >= 128
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        return pixels
+    size = (max(1, round(pixels.shape[1] * f)), max(1, round(pixels.shape[0] * f)))
+    if pixels.dtype == bool:
+        return cv2.resize(pixels.astype(np.uint8) * np.uint8(255), size, interpolation=cv2.INTER_AREA) >= 128
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
 
 
 def _work_skin_image(rgb: np.ndarray, skin: np.ndarray, summary: dict) -> SkinImage:
