@@ -135,6 +135,20 @@ def test_pdf_text_holds_the_stored_metrics(seeded, pdf_bytes, pdf_text):
     assert ALGORITHM_VERSION in text
 
 
+def test_pdf_shows_where_the_latest_visit_changed(seeded, pdf_bytes):
+    from pypdf import PdfReader
+
+    comp = seeded["store"].comparisons(seeded["patient"].id)[-1]
+    latest = next(v for v in seeded["store"].patient_timeline(seeded["patient"].id)
+                  if any(p.id == comp["followup_photo_id"] for p in v.photos))
+    pages = PdfReader(io.BytesIO(pdf_bytes)).pages
+    heading = _squash(f"Where it changed: baseline to {latest.visit_date.isoformat()}")
+    hit = [p for p in pages if heading in _squash(p.extract_text() or "")]
+    assert hit, "no change-map section"
+    assert len(hit[0].images) >= 3                 # redness, pigmentation and texture maps
+    assert "Redness change" in hit[0].extract_text()
+
+
 def test_pdf_pages_render_and_are_not_blank(pdf_bytes, tmp_path):
     from PIL import Image
     from pypdf import PdfReader

@@ -51,12 +51,13 @@ def build_report(store, patient_id: int | str, *, actor, include_name: bool = Fa
     ReportError
         The patient has no visits.
     """
-    from .frames import course_frames
+    from .frames import course_frames, latest_change_maps
     from .pdf import render_report
 
     course = load_course(store, patient_id, actor=actor)
     frames = {view: course_frames(store, course, view, actor=actor) for view in course.views()}
-    return render_report(course, frames, include_name=include_name)
+    return render_report(course, frames, include_name=include_name,
+                         change_maps=latest_change_maps(store, course, actor=actor))
 
 
 def timelapse_frames(store, patient_id: int | str, *, actor, aligned: bool = True,

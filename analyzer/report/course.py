@@ -71,6 +71,19 @@ class Course:
         pick = current or hits
         return max(pick, key=lambda c: c["id"]) if pick else None
 
+    def latest_comparison(self, view: str = "frontal") -> tuple:
+        """``(visit, comparison)`` of the latest visit of ``view`` with a stored
+        comparison against the baseline, or ``(None, None)``."""
+        series = self.series(view)
+        if len(series) < 2:
+            return None, None
+        base = series[0][1]
+        for visit, photo in reversed(series[1:]):
+            c = self.comparison(base.id, photo.id)
+            if c is not None:
+                return visit, c
+        return None, None
+
     def algorithm_versions(self) -> list[str]:
         """Algorithm versions of the analyses and comparisons the report uses."""
         seen = set()

@@ -155,6 +155,26 @@ def course_frames(store, course, view: str = "frontal", *, actor, aligned: bool 
     return out
 
 
+def latest_change_maps(store, course, *, actor, settings=None) -> tuple | None:
+    """Change heatmaps (:func:`analyzer.views.change_maps`) from the frontal baseline to
+    the latest frontal visit with a stored, trusted comparison: ``(visit, maps)``, or
+    ``None`` (no such comparison, or the baseline's face is not found again)."""
+    from .. import views
+
+    visit, comp = course.latest_comparison("frontal")
+    result = (comp or {}).get("result") or {}
+    if not (result.get("alignment") or {}).get("ok"):
+        return None
+    settings = settings or store.settings
+    try:
+        base = views.face_view(store.photo_bytes(comp["baseline_photo_id"], actor=actor), settings)
+    except AnalyzerError:
+        return None
+    follow = _decode(store, comp["followup_photo_id"], actor, settings)
+    before, after, skin = views.aligned_pair(base, follow, result["alignment"]["matrix"])
+    return visit, views.change_maps(before, after, skin, result)
+
+
 def _window(img: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
     """``img[y0:y1, x0:x1]``, padded with black where it leaves the image."""
     out = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)

@@ -3,7 +3,8 @@
 Pages: (1) header, patient code, summary of the change since baseline and
 the course timeline; (2) before/after photos per view, aligned to the
 baseline; (3) change since baseline at every visit with whether it exceeds
-the detectable change; progress charts; whole-face metric table; (A) every
+the detectable change, and heatmaps of where the latest visit changed;
+progress charts; whole-face metric table; (A) every
 metric by region; (B) methods: metric definitions from the registry,
 algorithm version, detectable-change provenance, alignment, and the
 statement that this is not a diagnosis.
@@ -66,6 +67,14 @@ def _font_paths() -> dict[str, Path]:
             "I": ttf / "DejaVuSans-Oblique.ttf"}
 
 
+def _png_aspect(png: bytes) -> float:
+    """Height / width of a PNG image."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        return im.size[1] / im.size[0]
+
+
 def _jpeg(img: np.ndarray, side: int = PHOTO_SIDE_PX) -> io.BytesIO:
     from PIL import Image
 
@@ -117,11 +126,10 @@ class _PDF:
         d.multi_cell(0, 8, text, new_x="LMARGIN", new_y="NEXT")
         d.set_font("DejaVu", "", 10)
 
-    def h2(self, text: str, *, new_page: bool = False) -> None:
+    def h2(self, text: str, *, new_page: bool = False, keep_mm: float = 30) -> None:
+        """A section heading, on a new page when ``keep_mm`` of what follows would not fit."""
         d = self.doc
-        if new_page:
-            d.add_page()
-        elif d.will_page_break(30):
+        if new_page or d.will_page_break(keep_mm):
             d.add_page()
         d.ln(3)
         d.set_font("DejaVu", "B", 12)
@@ -175,21 +183,21 @@ class _PDF:
         d.set_xy(d.l_margin, y + h + 10)
         d.set_font("DejaVu", "", 10)
 
-    def photo_grid(self, frames: list[Frame], captions: list[str], per_row: int = 4) -> None:
-        """Same-sized crops in rows of ``per_row`` with captions."""
+    def photo_grid(self, images: list[np.ndarray], captions: list[str], per_row: int = 4) -> None:
+        """Same-sized images (RGB uint8) in rows of ``per_row`` with captions."""
         d = self.doc
         gap = 3
-        h_px, w_px = frames[0].image.shape[:2]
+        h_px, w_px = images[0].shape[:2]
         w = (d.epw - (per_row - 1) * gap) / per_row
         h = w * h_px / w_px
-        for start in range(0, len(frames), per_row):
+        for start in range(0, len(images), per_row):
             if d.will_page_break(h + 10):
                 d.add_page()
             y = d.get_y()
-            for i, (frame, caption) in enumerate(zip(frames[start:start + per_row],
+            for i, (image, caption) in enumerate(zip(images[start:start + per_row],
                                                      captions[start:start + per_row])):
                 x = d.l_margin + i * (w + gap)
-                d.image(_jpeg(frame.image, 500), x=x, y=y, w=w, h=h)
+                d.image(_jpeg(image, 500), x=x, y=y, w=w, h=h)
                 d.set_xy(x, y + h + 0.8)
                 d.set_font("DejaVu", "", 6.5)
                 d.multi_cell(w, 3, caption, align="C", new_x="RIGHT", new_y="TOP")
@@ -197,13 +205,9 @@ class _PDF:
         d.set_font("DejaVu", "", 10)
 
     def image_png(self, png: bytes, width: float | None = None) -> None:
-        from PIL import Image
-
         d = self.doc
-        with Image.open(io.BytesIO(png)) as im:
-            w_px, h_px = im.size
         w = width or d.epw
-        h = w * h_px / w_px
+        h = w * _png_aspect(png)
         if d.will_page_break(h):
             d.add_page()
         d.image(io.BytesIO(png), x=d.l_margin + (d.epw - w) / 2, y=d.get_y(), w=w, h=h)
@@ -227,20 +231,6 @@ def _caption(frame: Frame, course: Course) -> str:
     else:
         text += " · NOT aligned"
     return text
-
-
-def _latest_comparison(course: Course, view: str = "frontal"):
-    """``(visit, comparison)`` of the latest visit of ``view`` with a stored
-    comparison against the baseline, or ``(None, None)``."""
-    series = course.series(view)
-    if len(series) < 2:
-        return None, None
-    base = series[0][1]
-    for visit, photo in reversed(series[1:]):
-        c = course.comparison(base.id, photo.id)
-        if c is not None:
-            return visit, c
-    return None, None
 
 
 def _summary_sentence(key: str, delta: dict | None) -> str:
@@ -282,7 +272,7 @@ def _first_page(pdf: _PDF, course: Course, *, include_name: bool, generated: dat
     lines.append(f"Report generated: {generated.strftime('%Y-%m-%d %H:%M UTC')}")
     pdf.para("\n".join(lines), size=10)
 
-    visit, comp = _latest_comparison(course)
+    visit, comp = course.latest_comparison()
     pdf.h2("Summary")
     if comp is None:
         pdf.para("No comparison with the baseline is stored yet, so no change can be "
@@ -347,11 +337,31 @@ def _photo_pages(pdf: _PDF, course: Course, frames_by_view: dict[str, list[Frame
             pdf.para("Alignment notes: " + "; ".join(notes), size=7.5)
         if len(frames) > 2:
             pdf.h2(f"Every visit: {view.replace('_', ' ')} view")
-            pdf.photo_grid(frames[-MAX_GRID:], [_caption(f, course) for f in frames[-MAX_GRID:]])
+            pdf.photo_grid([f.image for f in frames[-MAX_GRID:]],
+                           [_caption(f, course) for f in frames[-MAX_GRID:]])
     if first:
         pdf.h2("Before and after", new_page=True)
         pdf.para("There are not yet two visits with analysed photos of the same view, so no "
                  "before/after pair can be shown.")
+
+
+def _change_maps(pdf: _PDF, course: Course, change_maps: tuple | None) -> None:
+    """Where the latest frontal visit changed against the baseline (heatmaps)."""
+    if change_maps is None:
+        return
+    from ..views import CHANGE_LIMITS, CHANGE_UNITS
+
+    visit, maps = change_maps
+    pdf.h2(f"Where it changed: baseline to {visit.visit_date.isoformat()} (day {course.day(visit)})")
+    pdf.photo_grid([maps[k] for k in CHANGE_LIMITS], [f"{LABELS[k]} change" for k in CHANGE_LIMITS],
+                   per_row=3)
+    pdf.para("Follow-up minus baseline of what each index averages (hemoglobin density; melanin "
+             "excess over the skin around it; local texture-band RMS), smoothed over 1.5 mm, on "
+             "skin seen in both photos, drawn over the baseline: blue = less, green = no change, "
+             "red = more. Colour limits are fixed ("
+             + ", ".join(f"{LABELS[k].lower()} ±{v:g} {CHANGE_UNITS[k]}" for k, v in CHANGE_LIMITS.items())
+             + "), so a colour means the same change in every report; a colour is not by itself "
+             "a detectable change (see the table above).", size=7.5, style="I")
 
 
 def _change_page(pdf: _PDF, course: Course) -> None:
@@ -399,11 +409,12 @@ def _charts(pdf: _PDF, course: Course, mdc: dict) -> None:
     series = summary_series(course)
     if sum(len(v) for v in series.values()) == 0:
         return
-    pdf.h2("Progress charts")
     png = progress_png(series, summary_units(course),
                        [v.visit_date for v in course.visits if v.procedure],
                        (mdc.get("summary") or {}))
-    pdf.image_png(png, width=min(pdf.doc.epw, 150))
+    width = min(pdf.doc.epw, 150)
+    pdf.h2("Progress charts", keep_mm=20 + width * _png_aspect(png))
+    pdf.image_png(png, width=width)
     pdf.para("Dots: each visit's summary index; dashed lines: treatment sessions; grey band "
              "(when calibrated): the baseline plus or minus the detectable change.",
              size=7.5, style="I")
@@ -430,7 +441,7 @@ METRIC_ALIGN = ["LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "LEFT"]
 
 
 def _metric_tables(pdf: _PDF, course: Course) -> None:
-    visit, comp = _latest_comparison(course)
+    visit, comp = course.latest_comparison()
     if comp is None:
         return
     when = f"{visit.visit_date.isoformat()} (day {course.day(visit)})"
@@ -501,8 +512,9 @@ def _methods(pdf: _PDF, course: Course, mdc: dict) -> None:
 
 def render_report(course: Course, frames_by_view: dict[str, list[Frame]], *,
                   include_name: bool = False, mdc: dict | None = None,
-                  generated: datetime | None = None) -> bytes:
-    """The PDF bytes of a course (see the module docstring for the pages)."""
+                  generated: datetime | None = None, change_maps: tuple | None = None) -> bytes:
+    """The PDF bytes of a course (see the module docstring for the pages);
+    ``change_maps`` is ``(visit, maps)`` from :func:`analyzer.report.frames.latest_change_maps`."""
     from ..compare import course_mdc
 
     if mdc is None:
@@ -515,6 +527,7 @@ def render_report(course: Course, frames_by_view: dict[str, list[Frame]], *,
     _first_page(pdf, course, include_name=include_name, generated=generated)
     _photo_pages(pdf, course, frames_by_view)
     _change_page(pdf, course)
+    _change_maps(pdf, course, change_maps)
     _charts(pdf, course, mdc)
     _metric_tables(pdf, course)
     _methods(pdf, course, mdc)
