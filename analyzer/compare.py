@@ -91,6 +91,9 @@ def more_is(direction: str) -> str:
     return "worse" if direction.startswith(("more ", "less even", "darker")) else "neutral"
 
 
+NOT_COMPARABLE = "not comparable (alignment not trusted)"
+
+
 def classify(delta: float | None, mdc: float | None, more: str = "worse") -> tuple[bool | None, str]:
     """``(significant, status)`` of a change given its MDC and what "more" means.
 
@@ -393,7 +396,10 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
 
     flags = []
     if not al.ok:
-        flags.append(f"alignment: {al.reason}")
+        # the common skin is not the same skin: values are kept, no change is claimed
+        for d in [*delta.values(), *(m for region in per_region.values() for m in region.values())]:
+            d["significant"], d["status"] = None, NOT_COMPARABLE
+        flags.append(f"alignment: {al.reason}; no change is classified: retake the follow-up photo")
     calibrated_with = mdc.get("provenance", {}).get("algorithm_version")
     if calibrated_with and calibrated_with != ALGORITHM_VERSION:
         flags.append(f"noise calibration (MDC) was measured with algorithm {calibrated_with}, "

@@ -448,6 +448,8 @@ def plain_change(key: str, delta: dict | None, since: str = "your first visit") 
     if status == "not calibrated":
         return (f"{label}: no detectable change can be confirmed yet "
                 "(the measurement noise is not calibrated)")
+    if status.startswith("not comparable"):
+        return f"{label}: not compared: the photos could not be lined up reliably"
     return f"{label}: could not be measured on these photos"
 
 

@@ -211,3 +211,28 @@ def test_fading_spots_on_a_phantom_carry_the_texture_caution(phantom_pair):
     assert any("may be pigment" in f for f in comparison.flags)
     no_change, _ = compare_analysed(*phantom_pair)
     assert not any("may be pigment" in f for f in no_change.flags)
+
+
+def test_an_untrusted_alignment_claims_no_change(phantom_pair):
+    """A follow-up that cannot be aligned (mirrored and turned) keeps its values but no status."""
+    import cv2
+
+    from analyzer import dashboard_data as dd
+    from analyzer.compare import NOT_COMPARABLE, compare_analysed
+    from analyzer.pipeline import analyse_pixels
+
+    baseline = phantom_pair[0]
+    h, w = baseline.photo.pixels.shape[:2]
+    turned = cv2.warpAffine(baseline.photo.pixels[:, ::-1].copy(),
+                            cv2.getRotationMatrix2D((w / 2, h / 2), 25, 1.0), (w, h),
+                            borderValue=(128, 128, 128))
+    comparison, alignment = compare_analysed(baseline, analyse_pixels(turned))
+    assert not alignment.ok
+    result = comparison.to_dict()
+    statuses = [d["status"] for d in result["delta"].values()]
+    statuses += [m["status"] for region in result["regions"].values() for m in region.values()]
+    assert set(statuses) == {NOT_COMPARABLE}
+    assert all(d["significant"] is None and d["value"] is not None for d in result["delta"].values())
+    assert any("retake the follow-up photo" in f for f in result["flags"])
+    assert not any("may be pigment" in f for f in result["flags"])
+    assert all("not compared" in line for line in dd.plain_summary(result))

@@ -196,15 +196,16 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
     metrics: list[dict] = []
     values: dict[tuple[str, str], float | None] = {}
     failed: set[str] = set()
+    too_small = {region for region in {r for m in REGISTRY.values() for r in m.regions}
+                 if masks.get(region) is None or np.count_nonzero(masks[region]) < min_px}
+    warnings += [f"{region}: region too small or not visible ({MIN_REGION_MM2:g} mm² at least); "
+                 "its metrics are not measured" for region in sorted(too_small)]
     for metric in REGISTRY.values():
         for region in metric.regions:
-            mask = masks.get(region)
             value = None
-            if mask is None or np.count_nonzero(mask) < min_px:
-                warnings.append(f"{metric.name}/{region}: region too small or not visible; not measured")
-            elif metric.name not in failed:
+            if region not in too_small and metric.name not in failed:
                 try:
-                    value = _number(metric.func(view, mask, px_per_mm))
+                    value = _number(metric.func(view, masks[region], px_per_mm))
                 except Exception as exc:  # one failing metric must not stop the analysis
                     failed.add(metric.name)
                     warnings.append(f"{metric.name}: not measured ({type(exc).__name__}: {exc})")

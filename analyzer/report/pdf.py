@@ -38,6 +38,8 @@ STATUS_LEGEND = (
     ("not calibrated", "no detectable-change calibration exists for this metric, so the "
                        "change cannot be judged against the noise"),
     ("not measured", "the metric could not be measured on one of the photos"),
+    ("not comparable", "the follow-up photo could not be aligned to the baseline with "
+                       "confidence, so no change is claimed (a retake is advised)"),
 )
 PHOTO_SIDE_PX = 900     # longest side of a photo embedded in the PDF
 MAX_GRID = 12           # visits shown in the grid of a view (the latest ones)
@@ -248,6 +250,9 @@ def _summary_sentence(key: str, delta: dict | None) -> str:
     if status == "not calibrated":
         return (f"{label}: changed by {change}; not calibrated, so whether this exceeds the "
                 "noise of retaking a photo cannot be said.")
+    if status.startswith("not comparable"):
+        return (f"{label}: not compared: the follow-up photo could not be aligned to the "
+                "baseline with confidence.")
     return f"{label}: could not be measured on these photos."
 
 
