@@ -29,6 +29,8 @@ def _write_png(path: str, pixels) -> None:
 def _write_maps(folder: str, maps: dict, prefix: str) -> None:
     """Write heatmaps as ``<folder>/<prefix><concern>.png``."""
     out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--maps-out {folder}: a file of that name exists; give a folder")
     out.mkdir(parents=True, exist_ok=True)
     for key, pixels in maps.items():
         _write_png(str(out / f"{prefix}{key}.png"), pixels)

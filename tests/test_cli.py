@@ -77,3 +77,11 @@ def test_bad_input_one_line_exit_2(case, expect, tmp_path):
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
     assert expect in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_maps_out_onto_a_file_is_one_line_exit_2(tmp_path):
+    taken = tmp_path / "maps"
+    taken.write_text("not a folder")
+    proc = run_cli("analyze", SAMPLE, "--maps-out", taken)
+    assert proc.returncode == 2 and "give a folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert taken.read_text() == "not a folder"
