@@ -8,10 +8,11 @@ the follow-up's pixels, and the same metric functions run on both photos.
 
 A delta is ``significant`` when its size exceeds the minimal detectable change
 (MDC: the larger of 1.96 × the RMS and the 95th percentile of |delta| over
-phantom no-change retake pairs, measured by ``benchmarks/accuracy.py`` and stored in ``analyzer/data/mdc.json`` with
-its provenance, one calibration per photo resolution; see :func:`load_mdc`).
-Status is ``improved`` / ``worse`` / ``no detectable change``; every metric's
-direction says whether more is worse.
+phantom no-change retake pairs, measured by ``benchmarks/accuracy.py`` and
+stored in ``analyzer/data/mdc.json`` with its provenance, one calibration per
+photo resolution; see :func:`load_mdc`).  Status is ``improved`` / ``worse`` /
+``no detectable change``, or ``not comparable`` when the alignment is not
+trusted; every metric's direction says whether more is worse.
 """
 from __future__ import annotations
 
