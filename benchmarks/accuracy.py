@@ -178,6 +178,16 @@ def spearman(x, y) -> float:
     return float(spearmanr(x, y).statistic)
 
 
+def clopper_pearson(hits: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) confidence interval of a rate ``hits / n``."""
+    from scipy.stats import beta
+
+    a = (1 - level) / 2
+    lo = float(beta.ppf(a, hits, n - hits + 1)) if hits else 0.0
+    hi = float(beta.ppf(1 - a, hits + 1, n - hits)) if hits < n else 1.0
+    return lo, hi
+
+
 MIN_TONE_PAIRS = 10   # an ITA° category gets its own MDC from this many calibration pairs
 
 
@@ -228,6 +238,15 @@ def report(results: list[dict], tones) -> dict:
             xtalk = np.mean([abs(r["delta"][k]) > limit(r, k) for r in others]) if others else float("nan")
             print(f"{tone:13s}{k:13s}{100 * sign:6.0f}%{100 * detect:7.0f}%{rho:9.2f}{noise:7.2f}%"
                   f"{100 * falarm:7.0f}%{100 * xtalk:6.0f}%")
+    evaluation = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "eval"]
+    if evaluation:
+        print("\nfalse alarms pooled over tones (Clopper-Pearson 95 % interval; one tone's cell "
+              "rests on a fifth of these pairs):")
+        for k in CONCERNS:
+            hits = sum(abs(r["delta"][k]) > limit(r, k) for r in evaluation)
+            lo, hi = clopper_pearson(hits, len(evaluation))
+            print(f"  {k:13s} {hits}/{len(evaluation)} = {100 * hits / len(evaluation):.1f} %"
+                  f"   ({100 * lo:.1f}–{100 * hi:.1f} %)")
     regional = [r for r in results if r["case"]["region"]]
     if regional:
         metric_mdc = per_metric_mdc(calib_all)

@@ -73,3 +73,13 @@ def test_mdc95_is_the_clinical_mdc_with_a_tail_guard():
     assert accuracy.mdc95(normal + 1.0) == pytest.approx(1.96 * np.sqrt(5.0), rel=0.03)
     rare_outliers = np.r_[np.full(94, 0.1), np.full(6, -10.0)]   # RMS 2.45, 1.96 × RMS 4.8
     assert accuracy.mdc95(rare_outliers) == pytest.approx(10.0)
+
+
+def test_clopper_pearson_interval():
+    """Exact binomial interval: 2 of 40 is 0.6–16.9 %; none of 200 is at most 1.8 %."""
+    import accuracy
+
+    lo, hi = accuracy.clopper_pearson(2, 40)
+    assert lo == pytest.approx(0.0061, abs=1e-4) and hi == pytest.approx(0.1692, abs=1e-4)
+    assert accuracy.clopper_pearson(0, 200) == (0.0, pytest.approx(0.0183, abs=1e-4))
+    assert accuracy.clopper_pearson(40, 40)[1] == 1.0
