@@ -238,14 +238,14 @@ def report(results: list[dict], tones) -> dict:
             xtalk = np.mean([abs(r["delta"][k]) > limit(r, k) for r in others]) if others else float("nan")
             print(f"{tone:13s}{k:13s}{100 * sign:6.0f}%{100 * detect:7.0f}%{rho:9.2f}{noise:7.2f}%"
                   f"{100 * falarm:7.0f}%{100 * xtalk:6.0f}%")
-    evaluation = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "eval"]
-    if evaluation:
+    pooled = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "eval"]
+    if pooled:
         print("\nfalse alarms pooled over tones (Clopper-Pearson 95 % interval; one tone's cell "
               "rests on a fifth of these pairs):")
         for k in CONCERNS:
-            hits = sum(abs(r["delta"][k]) > limit(r, k) for r in evaluation)
-            lo, hi = clopper_pearson(hits, len(evaluation))
-            print(f"  {k:13s} {hits}/{len(evaluation)} = {100 * hits / len(evaluation):.1f} %"
+            hits = sum(abs(r["delta"][k]) > limit(r, k) for r in pooled)
+            lo, hi = clopper_pearson(hits, len(pooled))
+            print(f"  {k:13s} {hits}/{len(pooled)} = {100 * hits / len(pooled):.1f} %"
                   f"   ({100 * lo:.1f}–{100 * hi:.1f} %)")
     regional = [r for r in results if r["case"]["region"]]
     if regional:

@@ -171,8 +171,9 @@ def pair_pictures(_gw: dd.Gateway, key: str, comparison_id: int, baseline_id: in
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def photo_maps(_gw: dd.Gateway, key: str, photo_id: int, _summary: dict) -> dict:
-    """Redness, pigmentation and texture heatmaps of one stored photo."""
+def photo_maps(_gw: dd.Gateway, key: str, photo_id: int, analysis_id: int, _summary: dict) -> dict:
+    """Redness, pigmentation and texture heatmaps of one stored photo, drawn with its own
+    analysis ``_summary`` (colour correction, scale); cached per analysis."""
     return {k: views.thumbnail(v, 700)
             for k, v in views.stored_photo_maps(face_view(_gw, key, photo_id), _summary).items()}
 

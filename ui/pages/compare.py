@@ -86,12 +86,13 @@ with tab_sources:
                                      for k, (lo, hi) in views.MAP_LIMITS.items())
                + "). Pigmentation is drawn only where melanin stands out from the skin around it.")
     st.image(views.legend(), caption="low ← → high")
+    own_maps = [common.photo_maps(gw, key, p.id, p.latest_analysis.id,
+                                  (p.latest_analysis.result or {}).get("summary") or {})
+                for p in (b_photo, f_photo)]
     for concern in views.MAP_LIMITS:
         p1, p2 = st.columns(2)
-        p1.image(common.photo_maps(gw, key, b_photo.id, result["baseline"]["summary"])[concern],
-                 caption=f"{concern.capitalize()} · before")
-        p2.image(common.photo_maps(gw, key, f_photo.id, result["followup"]["summary"])[concern],
-                 caption=f"{concern.capitalize()} · after")
+        p1.image(own_maps[0][concern], caption=f"{concern.capitalize()} · before")
+        p2.image(own_maps[1][concern], caption=f"{concern.capitalize()} · after")
 with tab_align:
     st.image(pics["overlay"], caption="Left: checkerboard of before and aligned after; right: "
                                       "before in red, after in cyan (grey where they agree).")
