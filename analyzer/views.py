@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -26,7 +27,7 @@ from .align import warp_image
 from .config import Settings
 from .face import FaceLandmarks, get_landmarker
 from .intake import encode_jpeg, encode_png, load_photo
-from .metrics import WORK_PX_PER_MM
+from .metrics import WORK_PX_PER_MM, corrected_skin_image
 from .metrics.image import SkinImage, masked_smooth
 from .metrics.maps import MAP_LABELS, MAP_UNITS, summary_maps
 from .regions import REGION_COLOURS, RegionMasks, build_regions
@@ -113,12 +114,11 @@ def _work_skin_image(rgb: np.ndarray, skin: np.ndarray, summary: dict) -> SkinIm
     """A SkinImage of an sRGB face crop at work scale, with the photo's stored colour
     correction (``summary["colour"]["matrix"]``) and scale (``summary["px_per_mm"]``)."""
     px_per_mm = float(summary.get("px_per_mm") or WORK_PX_PER_MM)
-    rgb, skin = _at_work_scale(rgb, px_per_mm), _at_work_scale(skin, px_per_mm)
     matrix = (summary.get("colour") or {}).get("matrix")
     m = np.eye(3, dtype=np.float32) if matrix is None else np.asarray(matrix, np.float32)
-    linear = cv2.transform(colour.srgb_to_linear(rgb), m)
-    return SkinImage(linear, min(px_per_mm, WORK_PX_PER_MM), skin, srgb=rgb,
-                     colour=colour.ColourCorrection(m, "stored", calibrated=False))
+    return corrected_skin_image(rgb, partial(_at_work_scale, px_per_mm=px_per_mm),
+                                colour.ColourCorrection(m, "stored", calibrated=False),
+                                min(px_per_mm, WORK_PX_PER_MM), _at_work_scale(skin, px_per_mm))
 
 
 def stored_skin_image(view: FaceView, summary: dict) -> SkinImage:

@@ -16,7 +16,7 @@ from . import pigmentation  # noqa: F401
 from .image import SkinImage
 from .registry import ALL_REGIONS, REGISTRY, Metric, markdown_table, register
 
-__all__ = ["measure_all", "skin_image", "work_masks", "WorkFrame", "REGISTRY", "Metric", "register",
+__all__ = ["measure_all", "skin_image", "corrected_skin_image", "work_masks", "WorkFrame", "REGISTRY", "Metric", "register",
            "markdown_table", "ALL_REGIONS", "SUMMARY_METRICS", "INTEROCULAR_MM"]
 
 CROP_MARGIN_MM = 8.0           # context around the face box for filters and local backgrounds
@@ -120,15 +120,34 @@ def skin_image(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks,
     and in every comparison (its own whole-face skin is their support).
     """
     frame = WorkFrame.of(face, rgb.shape[:2])
-    srgb = rgb[frame.rows, frame.cols]
-    # resample linear light (area average), not the encoded values; through
-    # 16-bit linear light, which cv2 converts and resamples several times faster
-    linear = frame.resample(colour.srgb_to_linear_u16(srgb)).astype(np.float32) * np.float32(1 / 65535)
-    linear = cv2.transform(linear, np.asarray(correction.matrix, np.float32))
     masks = work_masks(regions, frame)
-    return SkinImage(linear, frame.px_per_mm, masks["whole_face"], srgb=frame.resample(srgb),
-                     colour=correction, frame=frame,
-                     own_masks=(regions, masks))
+    return corrected_skin_image(rgb[frame.rows, frame.cols], frame.resample, correction, frame.px_per_mm,
+                                masks["whole_face"], frame=frame, own_masks=(regions, masks))
+
+
+def corrected_skin_image(srgb: np.ndarray, resample, correction: colour.ColourCorrection,
+                         px_per_mm: float, skin: np.ndarray, **fields) -> SkinImage:
+    """A :class:`SkinImage` of an sRGB crop: resampled, then colour-corrected.
+
+    Parameters
+    ----------
+    srgb : ndarray (H, W, 3) uint8
+        The crop, in photo pixels.
+    resample : callable
+        Array in photo pixels → array at ``px_per_mm`` (e.g. :meth:`WorkFrame.resample`).
+        Linear light is resampled, not the encoded values, through 16-bit
+        linear light, which cv2 converts and resamples several times faster.
+    correction : ColourCorrection
+        Its ``matrix`` is applied to the resampled linear light.
+    px_per_mm : float
+    skin : ndarray (h, w) bool
+        Skin mask, already at ``px_per_mm``.
+    **fields
+        Further :class:`SkinImage` fields (``frame``, ``own_masks``).
+    """
+    linear = resample(colour.srgb_to_linear_u16(srgb)).astype(np.float32) * np.float32(1 / 65535)
+    linear = cv2.transform(linear, np.asarray(correction.matrix, np.float32))
+    return SkinImage(linear, px_per_mm, skin, srgb=resample(srgb), colour=correction, **fields)
 
 
 def _number(value) -> float | None:
