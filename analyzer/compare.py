@@ -282,6 +282,63 @@ def common_work_masks(baseline_regions: RegionMasks, valid: np.ndarray, matrix: 
     return base, follow
 
 
+def pick_stored(comparisons, baseline_photo_id: int, followup_photo_id: int) -> dict | None:
+    """Of stored comparisons (as ``Store.comparisons`` returns them), the one of these
+    two photos: at the current algorithm version if there is one, else the newest."""
+    hits = [c for c in comparisons if c["baseline_photo_id"] == baseline_photo_id
+            and c["followup_photo_id"] == followup_photo_id and c.get("result")]
+    current = [c for c in hits if c.get("algorithm_version") == ALGORITHM_VERSION]
+    pick = current or hits
+    return max(pick, key=lambda c: c["id"]) if pick else None
+
+
+COMPARED = "change measured against the first visit"
+OWN_PHOTO = "own photo (not compared)"
+
+
+def charted_value(own: float | None, baseline_own: float | None, result: dict | None,
+                  key: str, region: str = "whole_face", metric: str | None = None) -> tuple[float | None, str]:
+    """The value a progress chart plots for a follow-up visit, and its basis.
+
+    With a trusted comparison against the baseline: the baseline's own value
+    plus the change that comparison measured on the skin both photos show.
+    The point's distance from the baseline is then the change ``compare``
+    classified, and it leaves the band baseline ± MDC exactly when that change
+    was detectable.  A photo's own value covers its whole visible face, which
+    differs between retakes of unchanged skin by more than the comparison
+    does (phantom, 4.1 px/mm, ``benchmarks/chart_noise.py``: texture 2.8 % RMS
+    against 1.2 %, and a third of unchanged retakes fell outside the band).  Without a usable
+    comparison (none, alignment not trusted, not measured): ``own``.
+
+    Parameters
+    ----------
+    own, baseline_own : float or None
+        The follow-up's and the baseline's own (analysis) values.
+    result : dict or None
+        The stored comparison result (baseline → this follow-up).
+    key : str
+        Summary key (``texture``, ``redness``, ``pigmentation``).
+    region, metric : str
+        Another region than the whole face: the per-region ``metric`` behind ``key``.
+
+    Returns
+    -------
+    value : float or None
+    basis : str
+        :data:`COMPARED` or :data:`OWN_PHOTO`.
+    """
+    result = result or {}
+    if region == "whole_face":
+        change = (result.get("delta") or {}).get(key) or {}
+        value = change.get("value")
+    else:
+        change = ((result.get("regions") or {}).get(region) or {}).get(metric or "") or {}
+        value = change.get("delta")
+    if value is None or baseline_own is None or change.get("status") == NOT_COMPARABLE:
+        return own, OWN_PHOTO
+    return float(baseline_own) + float(value), COMPARED
+
+
 def summary_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | None, str]:
     """The MDC of summary ``key`` for a baseline of skin tone ``ita_category``.
 

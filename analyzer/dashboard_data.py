@@ -212,20 +212,36 @@ def _metric_value(result: dict | None, name: str, region: str) -> float | None:
     return None
 
 
-def progress_rows(timeline, region: str = "whole_face") -> list[dict]:
-    """Long-form rows ``{date, visit, metric, value, unit}`` for progress charts.
+def progress_rows(timeline, region: str = "whole_face", comparisons=()) -> list[dict]:
+    """Long-form rows ``{date, visit_id, metric, key, value, unit, basis, px_per_mm}``
+    for progress charts.
 
     Whole face: the summary indices.  Another region: the per-region metric
-    behind each index (:data:`REGION_METRICS`).  Values come from the stored
-    analyses only.
+    behind each index (:data:`REGION_METRICS`).  The first visit's value is
+    its own analysis; a later visit's is the first visit's plus the change its
+    stored comparison with the first visit measured
+    (:func:`analyzer.compare.charted_value`; ``basis`` says which), so a point
+    leaves the noise band exactly when the comparison found a detectable change.
+
+    Parameters
+    ----------
+    timeline : list of visits
+    region : str
+    comparisons : list of dict
+        The patient's stored comparisons (``Gateway.comparisons``); without
+        them every point is the photo's own value.
     """
+    from .compare import charted_value, pick_stored
+
     rows = []
+    base_photo, base_values = None, {}
     for v in timeline:
         photo = frontal_photo(v)
         if photo is None:
             continue
         a = photo.latest_analysis
         summary = (a.result or {}).get("summary") or {}
+        stored = None if base_photo is None else pick_stored(comparisons, base_photo.id, photo.id)
         for key in SUMMARY_KEYS:
             if region == "whole_face":
                 value = getattr(a, key)
@@ -233,11 +249,17 @@ def progress_rows(timeline, region: str = "whole_face") -> list[dict]:
             else:
                 value = _metric_value(a.result, REGION_METRICS[key], region)
                 unit = "mOD" if key == "texture" else "OD"
+            if base_photo is None:
+                base_values[key], basis = value, "first visit"
+            else:
+                value, basis = charted_value(value, base_values.get(key), (stored or {}).get("result"),
+                                             key, region, REGION_METRICS[key])
             if value is not None:
                 rows.append({"date": v.visit_date.isoformat(), "visit_id": v.id,
                              "metric": METRIC_LABELS[key], "key": key, "value": float(value),
-                             "unit": unit,
+                             "unit": unit, "basis": basis,
                              "px_per_mm": summary.get("px_per_mm")})
+        base_photo = base_photo or photo
     return rows
 
 
@@ -410,12 +432,13 @@ def baseline_comparisons(gw: Gateway, patient_id: int, timeline) -> list[tuple[A
     visits = comparable_visits(timeline)
     if len(visits) < 2:
         return []
+    from .compare import pick_stored
+
     base = frontal_photo(visits[0]).id
-    stored = {c["followup_photo_id"]: c for c in gw.comparisons(patient_id)
-              if c["baseline_photo_id"] == base}
+    stored = gw.comparisons(patient_id)
     out = []
     for v in visits[1:]:
-        c = stored.get(frontal_photo(v).id)
+        c = pick_stored(stored, base, frontal_photo(v).id)
         if c is not None:
             out.append((v, c))
     return out

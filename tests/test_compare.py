@@ -236,3 +236,21 @@ def test_an_untrusted_alignment_claims_no_change(phantom_pair):
     assert any("retake the follow-up photo" in f for f in result["flags"])
     assert not any("may be pigment" in f for f in result["flags"])
     assert all("not compared" in line for line in dd.plain_summary(result))
+
+
+def test_charted_value_puts_a_follow_up_on_the_baselines_footing():
+    """A chart point is the baseline's own value plus the compared change, so it leaves
+    the band baseline ± MDC exactly when the comparison found the change detectable."""
+    from analyzer.compare import COMPARED, NOT_COMPARABLE, OWN_PHOTO, charted_value
+
+    result = {"delta": {"texture": {"value": -0.4, "status": "improved"},
+                        "redness": {"value": None, "status": "not measured"},
+                        "pigmentation": {"value": 1.0, "status": NOT_COMPARABLE}},
+              "regions": {"forehead": {"texture_index": {"delta": 0.25, "status": "worse"}}}}
+    assert charted_value(21.0, 20.0, result, "texture") == (19.6, COMPARED)
+    assert charted_value(21.0, 20.0, result, "redness") == (21.0, OWN_PHOTO)       # not measured
+    assert charted_value(31.0, 30.0, result, "pigmentation") == (31.0, OWN_PHOTO)  # not trusted
+    assert charted_value(21.0, 20.0, None, "texture") == (21.0, OWN_PHOTO)         # not compared
+    assert charted_value(21.0, None, result, "texture") == (21.0, OWN_PHOTO)       # no baseline value
+    assert charted_value(9.0, 8.0, result, "texture", "forehead", "texture_index") == (8.25, COMPARED)
+    assert charted_value(9.0, 8.0, result, "texture", "chin", "texture_index") == (9.0, OWN_PHOTO)

@@ -327,6 +327,41 @@ def test_views_change_maps_and_slider_html():
     assert "http" not in html.replace("http-equiv", "")
 
 
+def test_progress_rows_chart_the_compared_change(demo):
+    """A follow-up's chart point is the first visit's value plus the change its stored
+    comparison measured; without the comparisons, the photo's own value."""
+    from analyzer.compare import COMPARED
+
+    store = demo["store"]
+    pid = store.find_patient("DEMO-A").id
+    timeline = store.patient_timeline(pid, actor="test")
+    comparisons = store.comparisons(pid, actor="test")
+    compared = dd.progress_rows(timeline, comparisons=comparisons)
+    own = dd.progress_rows(timeline)
+    assert len(compared) == len(own) >= 6
+    first = compared[:3]
+    assert [r["basis"] for r in first] == ["first visit"] * 3
+    base = {r["key"]: r["value"] for r in first}
+    photo_of = {v.id: dd.frontal_photo(v).id for v in timeline if dd.frontal_photo(v) is not None}
+    by_photo = {c["followup_photo_id"]: c["result"] for c in comparisons}
+    checked = 0
+    for row, plain in zip(compared[3:], own[3:]):
+        result = by_photo.get(photo_of[row["visit_id"]])
+        if result is None:       # a visit not compared: its own value
+            assert row["value"] == plain["value"] and row["basis"] != COMPARED
+            continue
+        assert row["basis"] == COMPARED
+        assert row["value"] == pytest.approx(base[row["key"]] + result["delta"][row["key"]]["value"], rel=1e-9)
+        assert plain["value"] != pytest.approx(row["value"], rel=1e-6)
+        checked += 1
+    assert checked >= 3
+    forehead = dd.progress_rows(timeline, "forehead", comparisons)
+    tex = [r for r in forehead if r["key"] == "texture"]
+    result = by_photo[photo_of[tex[1]["visit_id"]]]
+    assert tex[1]["value"] == pytest.approx(
+        tex[0]["value"] + result["regions"]["forehead"][dd.REGION_METRICS["texture"]]["delta"], rel=1e-9)
+
+
 def test_noise_band_follows_the_photos_resolution():
     """The progress chart's band is the MDC compare uses at the course's lowest resolution."""
     from analyzer.compare import load_mdc

@@ -149,6 +149,29 @@ def test_pdf_shows_where_the_latest_visit_changed(seeded, pdf_bytes):
     assert "Redness change" in hit[0].extract_text()
 
 
+def test_report_charts_the_compared_change(seeded):
+    """The PDF's progress chart draws a compared visit as baseline + the stored delta
+    (not its own whole-photo value), and a visit without a comparison as its own value."""
+    from analyzer.report.charts import summary_series
+    from analyzer.report.course import load_course
+
+    course = load_course(seeded["store"], seeded["patient"].id, actor=ACTOR)
+    comp = course.comparisons[-1]["result"]
+    series = course.series()
+    own = {p.id: p.latest_analysis for _, p in series}
+    charted = summary_series(course)
+    ids = seeded["photo_ids"]
+    for key in ("texture", "redness", "pigmentation"):
+        points = dict(charted[key])
+        dates = {p.id: v.visit_date for v, p in series}
+        expected = getattr(own[ids[0]], key) + comp["delta"][key]["value"]
+        assert points[dates[ids[-1]]] == pytest.approx(expected, rel=1e-9)
+        assert points[dates[ids[-1]]] != pytest.approx(getattr(own[ids[-1]], key), rel=1e-6)
+        middle = [i for i in ids[1:-1]]                 # no stored comparison: own values
+        for i in middle:
+            assert points[dates[i]] == pytest.approx(getattr(own[i], key), rel=1e-9)
+
+
 def test_pdf_pages_render_and_are_not_blank(pdf_bytes, tmp_path):
     from PIL import Image
     from pypdf import PdfReader

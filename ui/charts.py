@@ -33,5 +33,6 @@ def progress_chart(rows: list[dict], treatments: list[dict], bands: list[dict], 
     layers.append(alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("date:T", title="visit date", axis=alt.Axis(format="%d %b %Y", labelAngle=0)),
         y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
-        tooltip=["date:T", alt.Tooltip("value:Q", format=".4g")]))
+        tooltip=["date:T", alt.Tooltip("value:Q", format=".4g"),
+                 *(["basis:N"] if "basis" in data else [])]))
     return alt.layer(*layers).properties(height=height, title=title or metric)

@@ -11,15 +11,29 @@ COLOURS = {"texture": "#4c72b0", "redness": "#c44e52", "pigmentation": "#8c6d31"
 
 
 def summary_series(course, view: str = "frontal") -> dict[str, list[tuple[date, float]]]:
-    """``{key: [(visit date, value)]}`` of the summary indices of the stored analyses."""
+    """``{key: [(visit date, value)]}`` of the summary indices: the baseline's own
+    analysis, then each visit's value on the baseline's footing
+    (:func:`analyzer.compare.charted_value`: the baseline plus the change its
+    stored comparison measured; the photo's own value without one)."""
+    from ..compare import charted_value
+
     out: dict[str, list] = {k: [] for k in SUMMARY_KEYS}
-    for visit, photo in course.series(view):
+    series = course.series(view)
+    base_values: dict[str, float | None] = {}
+    for i, (visit, photo) in enumerate(series):
         a = photo.latest_analysis
+        stored = course.comparison(series[0][1].id, photo.id) if i else None
         for key in SUMMARY_KEYS:
             value = getattr(a, key, None)
             if value is None:
                 value = ((a.result or {}).get("summary") or {}).get(key)
-            if isinstance(value, (int, float)):
+            if not isinstance(value, (int, float)):
+                value = None
+            if i == 0:
+                base_values[key] = value
+            else:
+                value, _ = charted_value(value, base_values.get(key), (stored or {}).get("result"), key)
+            if value is not None:
                 out[key].append((visit.visit_date, float(value)))
     return out
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from ..compare import pick_stored
 from ..errors import NotFoundError, ReportError
-from ..version import ALGORITHM_VERSION
 
 VIEW_ORDER = ("frontal", "left_45", "right_45")
 SUMMARY_KEYS = ("texture", "redness", "pigmentation")
@@ -65,11 +65,7 @@ class Course:
     def comparison(self, baseline_photo_id: int, followup_photo_id: int) -> dict | None:
         """The stored comparison of two photos: at the current algorithm version
         if there is one, else the newest."""
-        hits = [c for c in self.comparisons if c["baseline_photo_id"] == baseline_photo_id
-                and c["followup_photo_id"] == followup_photo_id and c.get("result")]
-        current = [c for c in hits if c.get("algorithm_version") == ALGORITHM_VERSION]
-        pick = current or hits
-        return max(pick, key=lambda c: c["id"]) if pick else None
+        return pick_stored(self.comparisons, baseline_photo_id, followup_photo_id)
 
     def latest_comparison(self, view: str = "frontal") -> tuple:
         """``(visit, comparison)`` of the latest visit of ``view`` with a stored

@@ -420,8 +420,11 @@ def _charts(pdf: _PDF, course: Course, mdc: dict) -> None:
     width = min(pdf.doc.epw, 150)
     pdf.h2("Progress charts", keep_mm=20 + width * _png_aspect(png))
     pdf.image_png(png, width=width)
-    pdf.para("Dots: each visit's summary index; dashed lines: treatment sessions; grey band "
-             "(when calibrated): the baseline plus or minus the detectable change.",
+    pdf.para("Dots: the first visit's summary index, then each later visit's as the first "
+             "visit's plus the change measured between the two photos on the skin both show "
+             "(the photo's own index where no trusted comparison exists); dashed lines: "
+             "treatment sessions; grey band (when calibrated): the first visit plus or minus "
+             "the detectable change.",
              size=7.5, style="I")
 
 

@@ -53,7 +53,7 @@ elif len(visits) >= 2:
     st.info("Your clinic has not prepared a comparison yet.")
 
 st.subheader("Over time")
-rows = dd.progress_rows(timeline)
+rows = dd.progress_rows(timeline, comparisons=[c for _, c in pairs])
 treatments = dd.treatment_rows(timeline)
 bands = dd.noise_bands(rows)
 st.caption("Dashed lines: your treatment sessions. Grey band: changes smaller than this "

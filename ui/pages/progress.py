@@ -13,15 +13,17 @@ timeline = gw.patient_timeline(patient.id)
 st.title(f"Progress · {patient.code}")
 region = st.selectbox("Region", dd.REGION_NAMES, key="progress_region",
                       format_func=lambda r: common.REGION_LABELS[r])
-rows = dd.progress_rows(timeline, region)
+rows = dd.progress_rows(timeline, region, gw.comparisons(patient.id))
 if not rows:
     st.info("No analysed photos yet.")
     st.stop()
 treatments = dd.treatment_rows(timeline)
 bands = dd.noise_bands(rows, region)
-st.caption("Dashed red lines: treatment sessions. Grey band: first visit ± the smallest "
-           "change that can be told from retake noise (MDC); points inside it are not a "
-           "detectable change."
+st.caption("Dashed red lines: treatment sessions. Each later visit is drawn as the first "
+           "visit's value plus the change measured between the two photos on the skin both "
+           "show (a photo's own value only where no trusted comparison exists; see the point's "
+           "tooltip). Grey band: first visit ± the smallest change that can be told from "
+           "retake noise (MDC); points inside it are not a detectable change."
            + ("" if bands else " The noise band is not calibrated on this installation."))
 for key in dd.SUMMARY_KEYS:
     label = dd.METRIC_LABELS[key]
