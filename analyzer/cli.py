@@ -131,7 +131,8 @@ def format_comparison(result: dict) -> str:
         f = result["followup"]["summary"].get(key)
         value = "n/a" if d["value"] is None else f"{d['value']:+.4g}"
         rel = "" if d.get("relative") is None else f" ({100 * d['relative']:+.1f} %)"
-        lines.append(f"{key:13s} {b} -> {f}: {value}{rel}, {d['status']}")
+        mdc = "" if d.get("mdc") is None else f" (retake noise ±{d['mdc']:.3g})"
+        lines.append(f"{key:13s} {b} -> {f}: {value}{rel}, {d['status']}{mdc}")
     lines += [f"note: {flag}" for flag in result["flags"]]
     return "\n".join(lines)
 

@@ -254,3 +254,18 @@ def test_charted_value_puts_a_follow_up_on_the_baselines_footing():
     assert charted_value(21.0, None, result, "texture") == (21.0, OWN_PHOTO)       # no baseline value
     assert charted_value(9.0, 8.0, result, "texture", "forehead", "texture_index") == (8.25, COMPARED)
     assert charted_value(9.0, 8.0, result, "texture", "chin", "texture_index") == (9.0, OWN_PHOTO)
+
+
+def test_compare_text_states_the_retake_noise_of_each_index():
+    """The text report gives each index's MDC next to its status, from the result itself."""
+    from analyzer.cli import format_comparison
+
+    result = {"alignment": {"ok": True, "residual_px": 1.0, "ncc": 0.9},
+              "baseline": {"summary": {"texture": 20.0, "redness": 0.2}},
+              "followup": {"summary": {"texture": 19.0, "redness": 0.2}},
+              "delta": {"texture": {"value": -1.0, "relative": -0.05, "status": "improved", "mdc": 0.531},
+                        "redness": {"value": None, "relative": None, "status": "not measured", "mdc": None}},
+              "flags": []}
+    lines = format_comparison(result).splitlines()
+    assert lines[1].endswith("-1 (-5.0 %), improved (retake noise ±0.531)")
+    assert lines[2].endswith("n/a, not measured")
