@@ -282,6 +282,48 @@ def common_work_masks(baseline_regions: RegionMasks, valid: np.ndarray, matrix: 
     return base, follow
 
 
+JPEG_QUALITY_TOLERANCE = 5    # JPEG qualities further apart than this are flagged
+LOSSLESS_FORMATS = {"PNG", "TIFF", "BMP"}
+
+
+def compression_difference(baseline_capture: dict, followup_capture: dict) -> str | None:
+    """A flag when the two photos were saved differently, else ``None``.
+
+    Compression removes fine colour detail, which the pigment burden reads:
+    on phantom pairs differing only in how they were saved
+    (``benchmarks/compression.py``), JPEG quality 95 against 85 moved the
+    pigmentation index by 0.2–0.6 of its MDC and 4:2:0 against 4:4:4 colour
+    by up to 0.8, where a second noise draw moved it by ≤ 0.12.
+
+    Parameters
+    ----------
+    baseline_capture, followup_capture : dict
+        ``CaptureInfo.to_dict()`` of each photo (``format``, ``jpeg_quality``,
+        ``chroma_subsampling``); unknown values are not compared.
+    """
+    def kind(capture):
+        fmt = str(capture.get("format") or "")
+        return "lossless" if fmt in LOSSLESS_FORMATS else fmt
+
+    fb, ff = kind(baseline_capture), kind(followup_capture)
+    if not fb or not ff or "array" in (fb, ff):
+        return None
+    parts = []
+    if fb != ff:
+        parts.append(f"{fb} vs {ff}")
+    qb, qf = baseline_capture.get("jpeg_quality"), followup_capture.get("jpeg_quality")
+    if qb and qf and abs(qb - qf) >= JPEG_QUALITY_TOLERANCE:
+        parts.append(f"JPEG quality about {qb} vs {qf}")
+    cb, cf = baseline_capture.get("chroma_subsampling"), followup_capture.get("chroma_subsampling")
+    if cb and cf and cb != cf:
+        parts.append(f"colour resolution {cb} vs {cf}")
+    if not parts:
+        return None
+    return ("the two photos were saved differently (" + "; ".join(parts) + "): on the phantom "
+            "that alone moved the pigmentation index by up to 0.8 of its detectable change; save "
+            "every visit with the same camera format and quality")
+
+
 def pick_stored(comparisons, baseline_photo_id: int, followup_photo_id: int) -> dict | None:
     """Of stored comparisons (as ``Store.comparisons`` returns them), the one of these
     two photos: at the current algorithm version if there is one, else the newest."""
@@ -470,6 +512,9 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     caution = pigment_in_texture_caution(delta)
     if caution:
         flags.append(caution)
+    saved = compression_difference(baseline.photo.info.to_dict(), followup.photo.info.to_dict())
+    if saved:
+        flags.append(saved)
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
         flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "
                      "is expected after the procedure and is not a trend")

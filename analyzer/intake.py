@@ -106,9 +106,42 @@ class CaptureInfo:
     orientation: int
     colour_profile: str | None
     source_mode: str
+    jpeg_quality: int | None = None         # IJG-equivalent quality of the luminance table (JPEG only)
+    chroma_subsampling: str | None = None   # "4:4:4", "4:2:2" or "4:2:0" (JPEG only)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# Luminance quantisation table of the JPEG standard (ITU-T T.81 Annex K, natural order)
+_STD_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], np.float64)
+_IJG_QUALITIES = np.arange(1, 101)
+_IJG_TABLES = np.clip(np.floor((_STD_LUMA[None, :] * np.where(
+    _IJG_QUALITIES < 50, 5000.0 / _IJG_QUALITIES, 200.0 - 2.0 * _IJG_QUALITIES)[:, None] + 50) / 100), 1, 255)
+_SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+
+
+def jpeg_settings(img: Image.Image) -> tuple[int | None, str | None]:
+    """``(quality, chroma subsampling)`` a JPEG was saved with, from its headers.
+
+    The quality is the IJG (libjpeg) quality whose scaled standard luminance
+    table is closest to the file's; for encoders with their own tables (many
+    phones) it is the nearest equivalent.  ``(None, None)`` for other formats.
+    """
+    from PIL import JpegImagePlugin
+
+    if img.format != "JPEG":
+        return None, None
+    tables = getattr(img, "quantization", None) or {}
+    quality = None
+    if 0 in tables and len(tables[0]) == 64:
+        err = np.abs(_IJG_TABLES - np.asarray(tables[0], np.float64)[None, :]).sum(axis=1)
+        quality = int(_IJG_QUALITIES[int(np.argmin(err))])
+    return quality, _SUBSAMPLING.get(JpegImagePlugin.get_sampling(img))
 
 
 @dataclass(frozen=True)
@@ -162,6 +195,7 @@ def load_photo(source: str | Path | bytes, settings: Settings | None = None) -> 
 def _decode(data: bytes, settings: Settings) -> Photo:
     img = _open_checked(data, settings.max_pixels)
     orientation, captured_at, camera = _read_exif(img)
+    jpeg_quality, chroma = jpeg_settings(img)
     source_mode = img.mode
     fmt = img.format
     pixels, profile = _decode_plain_jpeg(data, img, orientation)
@@ -181,6 +215,8 @@ def _decode(data: bytes, settings: Settings) -> Photo:
         orientation=orientation,
         colour_profile=profile,
         source_mode=source_mode,
+        jpeg_quality=jpeg_quality,
+        chroma_subsampling=chroma,
     )
     return Photo(pixels=pixels, info=info)
 

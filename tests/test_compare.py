@@ -269,3 +269,31 @@ def test_compare_text_states_the_retake_noise_of_each_index():
     lines = format_comparison(result).splitlines()
     assert lines[1].endswith("-1 (-5.0 %), improved (retake noise ±0.531)")
     assert lines[2].endswith("n/a, not measured")
+
+
+def test_photos_saved_differently_are_flagged():
+    """A follow-up re-saved at another JPEG quality and colour resolution carries a flag
+    naming both; the same photo saved the same way does not."""
+    import io
+
+    from analyzer.compare import compare_analysed, compression_difference
+    from analyzer.intake import load_photo
+    from analyzer.pipeline import analyse_pixels
+
+    base_file = COURSE / "2026-03-02_baseline.jpg"
+    follow = np.asarray(Image.open(COURSE / "2026-03-04_day02.jpg").convert("RGB"))
+    buf = io.BytesIO()
+    Image.fromarray(follow).save(buf, "JPEG", quality=80, subsampling=0)
+    base = load_photo(base_file)
+    assert (base.info.jpeg_quality, base.info.chroma_subsampling) == (90, "4:2:0")
+    resaved = load_photo(buf.getvalue())
+    a, b = analyse_pixels(base.pixels, base.info), analyse_pixels(resaved.pixels, resaved.info)
+    comparison, _ = compare_analysed(a, b)
+    flag = [f for f in comparison.flags if "saved differently" in f]
+    assert len(flag) == 1 and "JPEG quality about 90 vs 80" in flag[0] and "4:2:0 vs 4:4:4" in flag[0]
+    same = load_photo(COURSE / "2026-03-04_day02.jpg").info.to_dict()
+    assert compression_difference(base.info.to_dict(), same) is None
+    assert compression_difference({"format": "JPEG", "jpeg_quality": 92}, {"format": "PNG"}) == (
+        compression_difference({"format": "JPEG"}, {"format": "TIFF"}))          # lossless formats alike
+    assert "JPEG vs lossless" in compression_difference({"format": "JPEG"}, {"format": "PNG"})
+    assert compression_difference({"format": "array"}, {"format": "PNG"}) is None  # unknown: not compared

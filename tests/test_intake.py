@@ -219,3 +219,18 @@ def test_display_p3_profile_converted_to_srgb():
                               1.055 * srgb_lin ** (1 / 2.4) - 0.055)
     np.testing.assert_allclose(got, expected, atol=4)
     assert np.abs(got - p3).max() > 8  # the conversion did something
+
+
+@pytest.mark.parametrize("quality,subsampling,expected", [
+    (95, 2, "4:2:0"), (85, 2, "4:2:0"), (90, 0, "4:4:4"), (50, 1, "4:2:2"), (30, 2, "4:2:0")])
+def test_jpeg_quality_and_colour_resolution_are_read_from_the_headers(quality, subsampling, expected):
+    rng = np.random.default_rng(quality)
+    rgb = (rng.random((96, 128, 3)) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality, subsampling=subsampling)
+    info = load_photo(buf.getvalue()).info
+    assert (info.jpeg_quality, info.chroma_subsampling) == (quality, expected)
+    png = io.BytesIO()
+    Image.fromarray(rgb).save(png, "PNG")
+    info = load_photo(png.getvalue()).info
+    assert (info.jpeg_quality, info.chroma_subsampling) == (None, None)
