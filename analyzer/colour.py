@@ -293,7 +293,17 @@ def correction_from_illuminant(illuminant: np.ndarray, reference: np.ndarray | N
 
 
 def detect_colour_checker(rgb: np.ndarray, px_per_mm: float | None = None) -> np.ndarray | None:
-    """Mean sRGB (0..255) of the 24 patches of a ColorChecker Classic, or ``None``.
+    """Mean sRGB (0..255) of the 24 patches of a ColorChecker Classic, or ``None``
+    (:func:`find_colour_checker` without the chart's outline)."""
+    found = find_colour_checker(rgb, px_per_mm)
+    return None if found is None else found[0]
+
+
+def find_colour_checker(rgb: np.ndarray, px_per_mm: float | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(patch means, box)`` of a ColorChecker Classic, or ``None``.
+
+    ``patch means``: mean sRGB (0..255) of the 24 patches, (24, 3);
+    ``box``: the chart's four corners in photo pixels ``(x, y)``, (4, 2).
 
     Uses OpenCV's ``cv2.mcc`` detector (MCC24 chart type) in two steps:
 
@@ -339,7 +349,7 @@ def detect_colour_checker(rgb: np.ndarray, px_per_mm: float | None = None) -> np
         fine = _mcc_find(roi, reduced=True) if min(roi.shape[:2]) >= 32 else None
         if fine is not None:
             means = fine[0]
-    return means
+    return means, box / scale
 
 
 def _mcc_find(rgb: np.ndarray, reduced: bool) -> tuple[np.ndarray, np.ndarray] | None:
@@ -382,6 +392,16 @@ def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
     return out
 
 
+def _outline_mask(box: np.ndarray, step: int, shape: tuple[int, int], grow: float = 0.15) -> np.ndarray:
+    """The quadrilateral ``box`` (photo px), grown by ``grow`` × its size about its centre
+    (the chart's frame), as a bool mask of the grid ``[::step, ::step]`` of ``shape``."""
+    centre = box.mean(axis=0)
+    pts = (centre + (1 + 2 * grow) * (box - centre)) / step
+    out = np.zeros(shape, np.uint8)
+    cv2.fillPoly(out, [np.round(pts).astype(np.int32)], 1)
+    return out.astype(bool)
+
+
 def fit_colour_checker(measured_srgb: np.ndarray) -> tuple[np.ndarray, float]:
     """Least-squares 3×3 matrix (linear RGB) from measured to reference patches.
 
@@ -421,11 +441,15 @@ def colour_correction(rgb: np.ndarray, face: FaceLandmarks, *, illuminant=None,
     own_t = None if own is None else tuple(float(v) for v in own)
     notes: tuple = ()
     if use_checker:
-        patches = detect_colour_checker(rgb, face.interocular_px / INTEROCULAR_MM)
-        if patches is not None:
+        found = find_colour_checker(rgb, face.interocular_px / INTEROCULAR_MM)
+        if found is not None:
+            patches, box = found
             try:
                 matrix, err = fit_colour_checker(patches)
                 if err <= MAX_CHECKER_FIT_DE:
+                    # the chart is not background: its patches would tint the illuminant estimate
+                    beside = _illuminant_srgb8(grid_sample(rgb, step), sub & ~_outline_mask(box, step, sub.shape))
+                    own_t = own_t if beside is None else tuple(float(v) for v in beside)
                     return ColourCorrection(matrix, "colorchecker", True, own_t, round(err, 3))
                 # something chart-like that is not a ColorChecker Classic (or badly lit)
                 notes = (f"colour: a colour chart was found but its patches do not match a "

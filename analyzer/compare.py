@@ -208,7 +208,7 @@ def measurable_exclusion(baseline, followup, matrix: np.ndarray) -> np.ndarray:
     return b | warp_mask(f, np.linalg.inv(to_box), b.shape)
 
 
-def photo_skin_image(analysed, reference=None):
+def photo_skin_image(analysed, reference=None, use_checker: bool = True):
     """The photo's :class:`~analyzer.metrics.image.SkinImage`, on ``reference``'s footing.
 
     Parameters
@@ -223,6 +223,9 @@ def photo_skin_image(analysed, reference=None):
         its own correction by one exposure gain, applied with
         :meth:`~analyzer.metrics.image.SkinImage.with_gain` so no map that a
         gain cannot change is recomputed.
+    use_checker : bool
+        False: a photo corrected with a colour checker is corrected from its
+        background instead (for a pair in which only one photo has a checker).
     """
     from . import colour
     from .metrics import skin_image
@@ -235,14 +238,42 @@ def photo_skin_image(analysed, reference=None):
     img = getattr(analysed, "skin_image", None)
     if img is None:
         img = analysed.skin_image = skin_image(pixels, face, analysed.regions, corr)
-    if reference is None or corr.source in ("colorchecker", "none") or corr.illuminant is None:
+    checker = corr.source == "colorchecker"
+    if corr.source == "none" or corr.illuminant is None or (checker and use_checker) or (
+            reference is None and not checker):
         return img
-    matrix = colour.correction_from_illuminant(np.asarray(corr.illuminant), np.asarray(reference))
+    matrix = colour.correction_from_illuminant(np.asarray(corr.illuminant),
+                                               None if reference is None else np.asarray(reference))
+    mapped = replace(corr, matrix=matrix, source="background" if reference is None else "reference",
+                     calibrated=False, fit_error=None)
     gain = float(matrix[1, 1] / corr.matrix[1, 1])
-    mapped = replace(corr, matrix=matrix, source="reference")
-    if not np.allclose(matrix, corr.matrix * gain, rtol=1e-9, atol=0):  # not a pure exposure change
+    if checker or not np.allclose(matrix, corr.matrix * gain, rtol=1e-9, atol=0):  # not a pure exposure change
         return skin_image(pixels, face, analysed.regions, mapped)
     return img.with_gain(gain, mapped)
+
+
+def colour_footing(baseline, followup) -> tuple:
+    """Both photos' SkinImages on one colour footing, and a flag (or ``None``).
+
+    Both with a colour checker: each is calibrated by its own.  Otherwise the
+    follow-up's background is mapped onto the baseline's illuminant.  When
+    only one photo has a checker (or it was found in only one), the other
+    cannot be put on the checker's footing, and on the phantom a
+    checker-calibrated baseline against a background-normalised retake of
+    the same skin read redness 23 % lower: both are then normalised to their
+    backgrounds, and the flag says so.
+    """
+    b_img = photo_skin_image(baseline)
+    photo_skin_image(followup)  # its own correction, to see whether it found a checker
+    b_checker = baseline.correction.source == "colorchecker"
+    if b_checker != (followup.correction.source == "colorchecker"):
+        b_img = photo_skin_image(baseline, use_checker=False)
+        f_img = photo_skin_image(followup, b_img.colour.illuminant, use_checker=False)
+        which = "baseline" if b_checker else "follow-up"
+        return b_img, f_img, (f"colour: a colour checker was found only in the {which}; both photos "
+                              "are normalised to their backgrounds for this comparison (include the "
+                              "chart, whole and flat, in every visit's photo)")
+    return b_img, photo_skin_image(followup, b_img.colour.illuminant), None
 
 
 def common_work_masks(baseline_regions: RegionMasks, valid: np.ndarray, matrix: np.ndarray,
@@ -460,11 +491,9 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     # Each photo keeps its own maps (filters) from its analysis; what depends on
     # the skin measured (local backgrounds, spots, edge margins) and the
     # aggregation run again, on the common skin.
-    b_img = photo_skin_image(baseline)
     # The follow-up's background is mapped onto the baseline's illuminant, which
     # also equalises exposure; the skin itself is never used to normalise colour.
-    reference = b_img.colour.illuminant
-    f_img = photo_skin_image(followup, reference)
+    b_img, f_img, footing = colour_footing(baseline, followup)
     base_masks, follow_masks = common_work_masks(baseline.regions, valid, al.matrix, b_img, f_img)
     # the two measurements are independent: side by side (NumPy and OpenCV release the GIL)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="measure") as pool:
@@ -513,8 +542,7 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     if caution:
         flags.append(caution)
     saved = compression_difference(baseline.photo.info.to_dict(), followup.photo.info.to_dict())
-    if saved:
-        flags.append(saved)
+    flags += [f for f in (saved, footing) if f]
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
         flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "
                      "is expected after the procedure and is not a trend")

@@ -223,7 +223,8 @@ def test_chart_that_is_not_a_colorchecker_is_not_used(face_rgb, landmarker, monk
     """A chart-like find whose patches do not fit the ColorChecker Classic (here: the
     reference colours shuffled) is refused with a warning; the background is used instead."""
     shuffled = C.COLORCHECKER_SRGB[np.random.default_rng(0).permutation(24)]
-    monkeypatch.setattr(C, "detect_colour_checker", lambda rgb, *a, **k: shuffled.astype(np.float32))
+    box = np.array([[10.0, 10.0], [60.0, 10.0], [60.0, 40.0], [10.0, 40.0]])
+    monkeypatch.setattr(C, "find_colour_checker", lambda rgb, *a, **k: (shuffled.astype(np.float32), box))
     corr = C.colour_correction(face_rgb, landmarker.detect(face_rgb))
     assert corr.source == "background" and not corr.calibrated
     assert any("do not match a ColorChecker Classic" in w for w in corr.warnings)
@@ -231,3 +232,42 @@ def test_chart_that_is_not_a_colorchecker_is_not_used(face_rgb, landmarker, monk
     assert err > C.MAX_CHECKER_FIT_DE
     _, good = C.fit_colour_checker(C.COLORCHECKER_SRGB)
     assert good < 1.0
+
+
+def test_a_colour_checker_in_only_one_photo_does_not_read_as_a_change():
+    """Baseline calibrated by a chart, follow-up (same skin, no chart) by its background:
+    the two footings differ by ~30 % in redness on the phantom, so the pair is put on the
+    background footing (with a flag) instead of reporting a large false change."""
+    from analyzer.compare import compare_analysed
+    from analyzer.phantom import TONES, Capture, make_face, photograph
+    from analyzer.pipeline import analyse_pixels
+
+    face = make_face(scale=6, seed=0, tone=TONES["light"])
+    rng = np.random.default_rng(3)
+    before, _ = photograph(face, [], Capture.random(rng, 0.7), seed=0)
+    after, _ = photograph(face, [], Capture.random(rng, 0.7), seed=1)
+    before = before.copy()
+    _draw_chart(before, 30, before.shape[0] - 200, patch=28, angle=-3.0)
+    base, follow = analyse_pixels(before), analyse_pixels(after)
+    assert base.result.summary["colour"]["source"] == "colorchecker"
+    assert follow.result.summary["colour"]["source"] == "background"
+    own = base.result.summary["redness"] / follow.result.summary["redness"] - 1
+    assert own > 0.15                              # the footings really differ
+    comparison, _ = compare_analysed(base, follow)
+    assert abs(comparison.delta["redness"]["relative"]) < 0.02, comparison.delta["redness"]
+    assert comparison.delta["redness"]["status"] == "no detectable change"
+    assert any("colour checker was found only in the baseline" in f for f in comparison.flags)
+    # the chart is left out of the baseline's background illuminant: it equals the estimate
+    # on the same photo without the chart, over the same background minus the chart's outline
+    from analyzer.regions import grid_sample
+
+    plain, _ = photograph(face, [], Capture.random(np.random.default_rng(3), 0.7), seed=0)
+    _, box = C.find_colour_checker(before, base.face.interocular_px / C.INTEROCULAR_MM)
+    step, background = C._background_grid(before.shape[:2], base.face)
+    beside = background & ~C._outline_mask(box, step, background.shape)
+    assert 0.01 < 1 - beside.sum() / background.sum() < 0.3
+    np.testing.assert_allclose(base.result.summary["colour"]["illuminant"],
+                               C._illuminant_srgb8(grid_sample(plain, step), beside), rtol=2e-5)
+    tinted = C._illuminant_srgb8(grid_sample(before, step), background)
+    untinted = C._illuminant_srgb8(grid_sample(plain, step), background)
+    assert np.abs(tinted / tinted[1] - untinted / untinted[1]).max() > 0.001
