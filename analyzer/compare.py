@@ -355,6 +355,23 @@ def compression_difference(baseline_capture: dict, followup_capture: dict) -> st
             "every visit with the same camera format and quality")
 
 
+def camera_difference(baseline_capture: dict, followup_capture: dict, calibrated: bool) -> str | None:
+    """A flag when the two photos name different cameras (EXIF make and model), unless
+    both were calibrated with a colour checker; else ``None``.
+
+    Each camera model renders colour with its own processing (tone curve,
+    saturation, colour matrix), which a normalisation to the background
+    does not undo; the phantom has no camera models, so the size of the
+    effect is not measured here.
+    """
+    cb, cf = baseline_capture.get("camera"), followup_capture.get("camera")
+    if calibrated or not cb or not cf or cb == cf:
+        return None
+    return (f"the photos come from different cameras ({cb} vs {cf}): each renders colour its own "
+            "way, which normalising to the background does not undo, so redness and pigmentation "
+            "may shift; use the same camera, or a colour checker in both photos")
+
+
 def pick_stored(comparisons, baseline_photo_id: int, followup_photo_id: int) -> dict | None:
     """Of stored comparisons (as ``Store.comparisons`` returns them), the one of these
     two photos: at the current algorithm version if there is one, else the newest."""
@@ -541,8 +558,10 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     caution = pigment_in_texture_caution(delta)
     if caution:
         flags.append(caution)
-    saved = compression_difference(baseline.photo.info.to_dict(), followup.photo.info.to_dict())
-    flags += [f for f in (saved, footing) if f]
+    b_capture, f_capture = baseline.photo.info.to_dict(), followup.photo.info.to_dict()
+    calibrated = b_img.colour.source == f_img.colour.source == "colorchecker"
+    flags += [f for f in (compression_difference(b_capture, f_capture), footing,
+                          camera_difference(b_capture, f_capture, calibrated)) if f]
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
         flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "
                      "is expected after the procedure and is not a trend")

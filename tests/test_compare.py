@@ -297,3 +297,23 @@ def test_photos_saved_differently_are_flagged():
         compression_difference({"format": "JPEG"}, {"format": "TIFF"}))          # lossless formats alike
     assert "JPEG vs lossless" in compression_difference({"format": "JPEG"}, {"format": "PNG"})
     assert compression_difference({"format": "array"}, {"format": "PNG"}) is None  # unknown: not compared
+
+
+def test_photos_from_different_cameras_are_flagged():
+    from dataclasses import replace
+
+    from analyzer.compare import camera_difference, compare_analysed
+    from analyzer.intake import load_photo
+    from analyzer.pipeline import analyse_pixels
+
+    base = load_photo(COURSE / "2026-03-02_baseline.jpg")
+    follow = load_photo(COURSE / "2026-03-04_day02.jpg")
+    a = analyse_pixels(base.pixels, replace(base.info, camera="Apple iPhone 13"))
+    b = analyse_pixels(follow.pixels, replace(follow.info, camera="Google Pixel 7"))
+    comparison, _ = compare_analysed(a, b)
+    flag = [f for f in comparison.flags if "different cameras" in f]
+    assert len(flag) == 1 and "(Apple iPhone 13 vs Google Pixel 7)" in flag[0]
+    same = {"camera": "Apple iPhone 13"}
+    assert camera_difference(same, dict(same), calibrated=False) is None
+    assert camera_difference(same, {"camera": None}, calibrated=False) is None       # unknown
+    assert camera_difference(same, {"camera": "Google Pixel 7"}, calibrated=True) is None  # both charted
