@@ -21,9 +21,11 @@ from .errors import AnalyzerError, StoreError
 
 SUMMARY_KEYS = ("texture", "redness", "pigmentation")
 METRIC_LABELS = {"texture": "Texture", "redness": "Redness", "pigmentation": "Pigmentation"}
-# Per-region series behind each summary (the summary indices are whole-face only).
-REGION_METRICS = {"texture": "roughness_mid", "redness": "hemoglobin_density",
-                  "pigmentation": "melanin_density"}
+# Per-region series behind each summary: the regional indices whose single-region
+# changes the phantom harness validates (redness_index is whole-face only; its
+# regional stand-in is the mean hemoglobin density, as in benchmarks/accuracy.py).
+REGION_METRICS = {"texture": "texture_index", "redness": "hemoglobin_density",
+                  "pigmentation": "pigmentation_index"}
 SUMMARY_METRICS = {"texture": "texture_index", "redness": "redness_index",
                    "pigmentation": "pigmentation_index"}
 REGION_NAMES = ("whole_face", "forehead", "glabella", "right_cheek", "left_cheek", "nose",
@@ -232,6 +234,7 @@ def progress_rows(timeline, region: str = "whole_face", comparisons=()) -> list[
         them every point is the photo's own value.
     """
     from .compare import charted_value, pick_stored
+    from .metrics import REGISTRY
 
     rows = []
     base_photo, base_values = None, {}
@@ -248,7 +251,7 @@ def progress_rows(timeline, region: str = "whole_face", comparisons=()) -> list[
                 unit = (summary.get("units") or {}).get(key, "")
             else:
                 value = _metric_value(a.result, REGION_METRICS[key], region)
-                unit = "mOD" if key == "texture" else "OD"
+                unit = REGISTRY[REGION_METRICS[key]].unit
             if base_photo is None:
                 base_values[key], basis = value, "first visit"
             else:

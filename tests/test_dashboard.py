@@ -356,6 +356,11 @@ def test_progress_rows_chart_the_compared_change(demo):
         checked += 1
     assert checked >= 3
     forehead = dd.progress_rows(timeline, "forehead", comparisons)
+    # one region: the regional indices the phantom harness validates for single-region changes
+    first_metrics = {(m["name"], m["region"]): m for m in dd.frontal_photo(timeline[0]).latest_analysis.result["metrics"]}
+    for row, name in zip(forehead[:3], ("texture_index", "hemoglobin_density", "pigmentation_index")):
+        assert row["value"] == first_metrics[(name, "forehead")]["value"]
+        assert row["unit"] == first_metrics[(name, "forehead")]["unit"]
     tex = [r for r in forehead if r["key"] == "texture"]
     result = by_photo[photo_of[tex[1]["visit_id"]]]
     assert tex[1]["value"] == pytest.approx(
