@@ -429,6 +429,40 @@ def charted_value(own: float | None, baseline_own: float | None, result: dict | 
     return float(baseline_own) + float(value), COMPARED
 
 
+def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: str = "whole_face",
+                   metric_of: dict | None = None):
+    """Progress-chart points of a course: ``(visit, photo, key, value, basis)``, in order.
+
+    Parameters
+    ----------
+    series : list of (visit, photo)
+        By date; the first is the baseline.
+    comparisons : list of dict
+        Stored comparisons (``Store.comparisons``); each later photo's with the
+        baseline is picked with :func:`pick_stored`.
+    own_value : callable
+        ``own_value(photo, key)``: the photo's own (analysis) value, or None.
+    keys : tuple of str
+    region, metric_of : str, dict
+        Another region than the whole face, and ``{key: per-region metric}``.
+
+    The baseline's point is its own value (basis ``"first visit"``); a later
+    one is :func:`charted_value`.  Points without a value are left out.
+    """
+    base_values: dict = {}
+    for i, (visit, photo) in enumerate(series):
+        stored = pick_stored(comparisons, series[0][1].id, photo.id) if i else None
+        for key in keys:
+            value = own_value(photo, key)
+            if i == 0:
+                base_values[key], basis = value, "first visit"
+            else:
+                value, basis = charted_value(value, base_values.get(key), (stored or {}).get("result"),
+                                             key, region, (metric_of or {}).get(key))
+            if value is not None:
+                yield visit, photo, key, float(value), basis
+
+
 def summary_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | None, str]:
     """The MDC of summary ``key`` for a baseline of skin tone ``ita_category``.
 

@@ -233,37 +233,30 @@ def progress_rows(timeline, region: str = "whole_face", comparisons=()) -> list[
         The patient's stored comparisons (``Gateway.comparisons``); without
         them every point is the photo's own value.
     """
-    from .compare import charted_value, pick_stored
+    from .compare import charted_series
     from .metrics import REGISTRY
 
-    rows = []
-    base_photo, base_values = None, {}
-    for v in timeline:
-        photo = frontal_photo(v)
-        if photo is None:
-            continue
+    def own_value(photo, key):
         a = photo.latest_analysis
-        summary = (a.result or {}).get("summary") or {}
-        stored = None if base_photo is None else pick_stored(comparisons, base_photo.id, photo.id)
-        for key in SUMMARY_KEYS:
-            if region == "whole_face":
-                value = getattr(a, key)
-                unit = (summary.get("units") or {}).get(key, "")
-            else:
-                value = _metric_value(a.result, REGION_METRICS[key], region)
-                unit = REGISTRY[REGION_METRICS[key]].unit
-            if base_photo is None:
-                base_values[key], basis = value, "first visit"
-            else:
-                value, basis = charted_value(value, base_values.get(key), (stored or {}).get("result"),
-                                             key, region, REGION_METRICS[key])
-            if value is not None:
-                rows.append({"date": v.visit_date.isoformat(), "visit_id": v.id,
-                             "metric": METRIC_LABELS[key], "key": key, "value": float(value),
-                             "unit": unit, "basis": basis,
-                             "px_per_mm": summary.get("px_per_mm")})
-        base_photo = base_photo or photo
-    return rows
+        if region == "whole_face":
+            return getattr(a, key)
+        return _metric_value(a.result, REGION_METRICS[key], region)
+
+    def unit(photo, key):
+        if region != "whole_face":
+            return REGISTRY[REGION_METRICS[key]].unit
+        return (_summary(photo).get("units") or {}).get(key, "")
+
+    series = [(v, p) for v in timeline if (p := frontal_photo(v)) is not None]
+    return [{"date": v.visit_date.isoformat(), "visit_id": v.id, "metric": METRIC_LABELS[key], "key": key,
+             "value": value, "unit": unit(photo, key), "basis": basis,
+             "px_per_mm": _summary(photo).get("px_per_mm")}
+            for v, photo, key, value, basis in charted_series(series, comparisons, own_value,
+                                                              region=region, metric_of=REGION_METRICS)]
+
+
+def _summary(photo) -> dict:
+    return (photo.latest_analysis.result or {}).get("summary") or {}
 
 
 def treatment_rows(timeline) -> list[dict]:

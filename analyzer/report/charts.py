@@ -15,26 +15,18 @@ def summary_series(course, view: str = "frontal") -> dict[str, list[tuple[date, 
     analysis, then each visit's value on the baseline's footing
     (:func:`analyzer.compare.charted_value`: the baseline plus the change its
     stored comparison measured; the photo's own value without one)."""
-    from ..compare import charted_value
+    from ..compare import charted_series
+
+    def own_value(photo, key):
+        a = photo.latest_analysis
+        value = getattr(a, key, None)
+        if value is None:
+            value = ((a.result or {}).get("summary") or {}).get(key)
+        return value if isinstance(value, (int, float)) else None
 
     out: dict[str, list] = {k: [] for k in SUMMARY_KEYS}
-    series = course.series(view)
-    base_values: dict[str, float | None] = {}
-    for i, (visit, photo) in enumerate(series):
-        a = photo.latest_analysis
-        stored = course.comparison(series[0][1].id, photo.id) if i else None
-        for key in SUMMARY_KEYS:
-            value = getattr(a, key, None)
-            if value is None:
-                value = ((a.result or {}).get("summary") or {}).get(key)
-            if not isinstance(value, (int, float)):
-                value = None
-            if i == 0:
-                base_values[key] = value
-            else:
-                value, _ = charted_value(value, base_values.get(key), (stored or {}).get("result"), key)
-            if value is not None:
-                out[key].append((visit.visit_date, float(value)))
+    for visit, _, key, value, _ in charted_series(course.series(view), course.comparisons, own_value):
+        out[key].append((visit.visit_date, value))
     return out
 
 
