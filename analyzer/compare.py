@@ -396,9 +396,10 @@ def charted_value(own: float | None, baseline_own: float | None, result: dict | 
     classified, and it leaves the band baseline ± MDC exactly when that change
     was detectable.  A photo's own value covers its whole visible face, which
     differs between retakes of unchanged skin by more than the comparison
-    does (phantom, 4.1 px/mm, ``benchmarks/chart_noise.py``: texture 2.8 % RMS
-    against 1.2 %, and a third of unchanged retakes fell outside the band).  Without a usable
-    comparison (none, alignment not trusted, not measured): ``own``.
+    does (phantom, 4.1 px/mm, ``benchmarks/chart_noise.py``: texture 2.8 %
+    RMS against 1.2 %, and a third of unchanged retakes fell outside the
+    band).  Without a usable comparison (none, alignment not trusted, not
+    measured): ``own``.
 
     Parameters
     ----------
