@@ -101,6 +101,11 @@ CHECKER_SEARCH_PX_PER_MM = 3.0    # ... and searched at this scale (9 mm patches
 CHECKER_SEARCH_SIDE = 1000        # ... or at this long side when the scale is unknown
 CHECKER_SEARCH_MIN_SIDE = 640     # ... but never on a smaller copy
 CHECKER_PATCH_PX = 40             # patches this big where found are measured there, not remeasured
+# Candidate charts the detector returns per search; the one whose patches fit the
+# ColorChecker best is kept (the detector's own best can be a chart-like patch of
+# background next to the real chart: on a phantom photo its fit left ΔE 40, the
+# real chart's, second in the detector's order, 2.2).
+CHECKER_CANDIDATES = 3
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # linear sRGB -> Y
 
 
@@ -314,6 +319,9 @@ def find_colour_checker(rgb: np.ndarray, px_per_mm: float | None = None) -> tupl
        :data:`CHECKER_MAX_SIDE` (see :func:`_shrink`).  On a 12 MP close-up
        this is ~1000 px, 4× cheaper than the former 2000 px search, which
        dominated when there is no chart (the usual case);
+    Of up to :data:`CHECKER_CANDIDATES` candidates the detector returns, the
+    one whose patches fit the ColorChecker best is kept (:func:`_best_fit`).
+
     2. if a chart was found on a copy smaller than :data:`CHECKER_MAX_SIDE`
        with patches under :data:`CHECKER_PATCH_PX`, measure the patches
        again at that size on the chart's box (grown by a quarter), so the
@@ -352,8 +360,19 @@ def find_colour_checker(rgb: np.ndarray, px_per_mm: float | None = None) -> tupl
     return means, box / scale
 
 
+def _best_fit(candidates: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``(means, box)`` candidate whose patches fit the ColorChecker best (lowest median ΔE)."""
+    def error(candidate):
+        try:
+            return fit_colour_checker(candidate[0])[1]
+        except ValueError:
+            return np.inf
+    return min(candidates, key=error) if candidates else None
+
+
 def _mcc_find(rgb: np.ndarray, reduced: bool) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(patch means (24, 3) RGB, chart box (4, 2) px)`` of the best MCC24 chart in ``rgb``, or ``None``.
+    """``(patch means (24, 3) RGB, chart box (4, 2) px)`` of the MCC24 chart in ``rgb`` that
+    fits the ColorChecker best, or ``None``.
 
     ``reduced``: ``rgb`` was made smaller on purpose; the detector must not
     up-sample it to its ``minImageSize`` again.
@@ -364,14 +383,16 @@ def _mcc_find(rgb: np.ndarray, reduced: bool) -> tuple[np.ndarray, np.ndarray] |
         params = detector.getDetectionParams()
         params.minImageSize = min(rgb.shape[:2])
         detector.setDetectionParams(params)
-    if not detector.process(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), 1):
+    if not detector.process(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), CHECKER_CANDIDATES):
         return None
-    checker = detector.getBestColorChecker()
-    charts = np.asarray(checker.getChartsRGB(), np.float64)  # rows: patch × channel; col 1 = mean
-    if charts.shape[0] != 72:
-        return None
-    # getChartsRGB is in R, G, B order for the BGR input (checked on a drawn chart)
-    return charts[:, 1].reshape(24, 3).astype(np.float32), np.asarray(checker.getBox(), np.float64)
+    candidates = []
+    for checker in detector.getListColorChecker():
+        charts = np.asarray(checker.getChartsRGB(), np.float64)  # rows: patch × channel; col 1 = mean
+        if charts.shape[0] == 72:
+            # getChartsRGB is in R, G, B order for the BGR input (checked on a drawn chart)
+            candidates.append((charts[:, 1].reshape(24, 3).astype(np.float32),
+                               np.asarray(checker.getBox(), np.float64)))
+    return _best_fit(candidates)
 
 
 def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:

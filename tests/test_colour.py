@@ -271,3 +271,21 @@ def test_a_colour_checker_in_only_one_photo_does_not_read_as_a_change():
     tinted = C._illuminant_srgb8(grid_sample(before, step), background)
     untinted = C._illuminant_srgb8(grid_sample(plain, step), background)
     assert np.abs(tinted / tinted[1] - untinted / untinted[1]).max() > 0.001
+
+
+def test_the_chart_is_chosen_by_its_fit_not_by_the_detectors_first_guess():
+    """On this phantom retake the detector's first candidate is a chart-like patch of the
+    background (fit ΔE ~40) and the real chart is its second: the one that fits is used."""
+    from analyzer.phantom import TONES, Capture, make_face, photograph
+    from analyzer.pipeline import analyse_pixels
+
+    face = make_face(scale=6, seed=0, tone=TONES["light"])
+    rng = np.random.default_rng(3)
+    photograph(face, [], Capture.random(rng, 0.7), seed=0)        # the same capture as above
+    after, _ = photograph(face, [], Capture.random(rng, 0.7), seed=1)
+    after = after.copy()
+    _draw_chart(after, 40, after.shape[0] - 210, patch=28, angle=2.0)
+    analysed = analyse_pixels(after)
+    colour = analysed.result.summary["colour"]
+    assert colour["source"] == "colorchecker" and colour["fit_error_de"] < 1.0
+    assert not [w for w in analysed.result.warnings if "do not match a ColorChecker" in w]
