@@ -255,7 +255,8 @@ def photo_skin_image(analysed, reference=None, use_checker: bool = True):
 def colour_footing(baseline, followup) -> tuple:
     """Both photos' SkinImages on one colour footing, and a flag (or ``None``).
 
-    Both with a colour checker: each is calibrated by its own.  Otherwise the
+    Both with a colour checker: each is corrected by its chart's diagonal
+    (white balance and exposure) fit, ``checker_gains``.  Otherwise the
     follow-up's background is mapped onto the baseline's illuminant.  When
     only one photo has a checker (or it was found in only one), the other
     cannot be put on the checker's footing, and on the phantom a
@@ -273,7 +274,23 @@ def colour_footing(baseline, followup) -> tuple:
         return b_img, f_img, (f"colour: a colour checker was found only in the {which}; both photos "
                               "are normalised to their backgrounds for this comparison (include the "
                               "chart, whole and flat, in every visit's photo)")
+    if b_checker and baseline.correction.checker_gains and followup.correction.checker_gains:
+        # two charted photos: each is corrected by its chart's diagonal fit (colour.chart_gains).
+        # The full 3×3 fits' cross terms differ between two charts and rescale local pigment
+        # contrast: on 8 no-change phantom pairs with a lit chart in both photos, pigmentation
+        # retake noise was 2.4 / 5.7 % RMS (light / dark) with them, 1.7 / 2.7 % with the
+        # diagonal fits and 1.7 / 2.7 % with the backgrounds (redness 1.5 / 1.3, 1.0 / 1.0 and
+        # 1.7 / 1.2 %); the MDC is calibrated on diagonal (background) corrections.
+        return tuple(_with_matrix(a, np.diag(a.correction.checker_gains)) for a in (baseline, followup)) + (None,)
     return b_img, photo_skin_image(followup, b_img.colour.illuminant), None
+
+
+def _with_matrix(analysed, matrix: np.ndarray):
+    """The photo's SkinImage corrected with ``matrix`` instead of its own correction."""
+    from .metrics import skin_image
+
+    corr = replace(analysed.correction, matrix=np.asarray(matrix, np.float64), source="colorchecker grey")
+    return skin_image(analysed.photo.pixels, analysed.face, analysed.regions, corr)
 
 
 def common_work_masks(baseline_regions: RegionMasks, valid: np.ndarray, matrix: np.ndarray,

@@ -289,3 +289,32 @@ def test_the_chart_is_chosen_by_its_fit_not_by_the_detectors_first_guess():
     colour = analysed.result.summary["colour"]
     assert colour["source"] == "colorchecker" and colour["fit_error_de"] < 1.0
     assert not [w for w in analysed.result.warnings if "do not match a ColorChecker" in w]
+
+
+def test_chart_gains_undo_a_white_balance_cast():
+    gains = np.array(GAINS)
+    measured = _with_cast(C.COLORCHECKER_SRGB.astype(np.uint8)[None], gains)[0]
+    np.testing.assert_allclose(C.chart_gains(measured), 1 / gains, rtol=0.02)
+    assert C.chart_gains(np.full((24, 3), 255.0)) is None          # all clipped
+
+
+def test_two_charted_photos_are_compared_with_diagonal_chart_corrections():
+    """Each chart's diagonal fit, not its 3×3 matrix, whose cross terms rescale local
+    pigment contrast differently in each photo."""
+    from analyzer.compare import compare_analysed
+    from analyzer.phantom import TONES, Capture, make_face, photograph
+    from analyzer.pipeline import analyse_pixels
+
+    face = make_face(scale=6, seed=0, tone=TONES["light"])
+    rng = np.random.default_rng(3)
+    shots = [photograph(face, [], Capture.random(rng, 0.7), seed=s)[0].copy() for s in (0, 1)]
+    _draw_chart(shots[0], 30, shots[0].shape[0] - 200, patch=28, angle=-3.0)
+    _draw_chart(shots[1], 40, shots[1].shape[0] - 210, patch=28, angle=2.0)
+    base, follow = (analyse_pixels(x) for x in shots)
+    assert base.correction.source == follow.correction.source == "colorchecker"
+    comparison, _ = compare_analysed(base, follow)
+    for side, analysed in (("baseline", base), ("followup", follow)):
+        used = getattr(comparison, side)["summary"]["colour"]
+        assert used["source"] == "colorchecker grey"
+        np.testing.assert_allclose(np.asarray(used["matrix"]), np.diag(analysed.correction.checker_gains), atol=1e-6)
+    assert not [f for f in comparison.flags if "colour checker was found only" in f]
