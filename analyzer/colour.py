@@ -159,10 +159,6 @@ class ColourCorrection:
         ``illuminant=`` when measuring another photo to put both on one footing.
     fit_error : float or None
         Colour checker fit: median CIE76 ΔE over the 24 patches.
-    checker_gains : tuple of float or None
-        Colour checker: per-channel gains that map its patches to their
-        reference (a diagonal fit, :func:`chart_gains`), for comparing two
-        charted photos.
     """
 
     matrix: np.ndarray
@@ -171,7 +167,6 @@ class ColourCorrection:
     illuminant: tuple | None = None
     fit_error: float | None = None
     warnings: tuple = field(default_factory=tuple)
-    checker_gains: tuple | None = None
 
     def apply(self, linear: np.ndarray) -> np.ndarray:
         """Correct a linear RGB image (float32)."""
@@ -446,25 +441,6 @@ def fit_colour_checker(measured_srgb: np.ndarray) -> tuple[np.ndarray, float]:
     return matrix, float(np.median(de))
 
 
-def chart_gains(measured_srgb: np.ndarray) -> np.ndarray | None:
-    """Per-channel gains (linear RGB) mapping a ColorChecker's patches to their reference:
-    a diagonal (von Kries) fit, least squares through the origin over the usable
-    patches (unclipped, not black); ``None`` when fewer than three are usable.
-
-    A diagonal correction adds a constant to each channel's optical density,
-    so local contrasts (the pigment burden, texture) are unchanged by it,
-    where the cross terms of the fitted 3×3 matrix, which differ from one
-    photo's chart to the next, rescale them.
-    """
-    m = np.asarray(measured_srgb, np.float32)
-    ok = (m.max(axis=1) < 250) & (m.max(axis=1) > 8)
-    if ok.sum() < 3:
-        return None
-    src = srgb_to_linear(m[ok] / 255.0).astype(np.float64)
-    ref = srgb_to_linear(COLORCHECKER_SRGB[ok] / 255.0).astype(np.float64)
-    return (src * ref).sum(axis=0) / (src * src).sum(axis=0)
-
-
 def colour_correction(rgb: np.ndarray, face: FaceLandmarks, *, illuminant=None,
                       use_checker: bool = True) -> ColourCorrection:
     """Choose and fit the colour correction for one photo (see module doc).
@@ -495,9 +471,7 @@ def colour_correction(rgb: np.ndarray, face: FaceLandmarks, *, illuminant=None,
                     # the chart is not background: its patches would tint the illuminant estimate
                     beside = _illuminant_srgb8(grid_sample(rgb, step), sub & ~_outline_mask(box, step, sub.shape))
                     own_t = own_t if beside is None else tuple(float(v) for v in beside)
-                    gains = chart_gains(patches)
-                    return ColourCorrection(matrix, "colorchecker", True, own_t, round(err, 3),
-                                            checker_gains=None if gains is None else tuple(float(g) for g in gains))
+                    return ColourCorrection(matrix, "colorchecker", True, own_t, round(err, 3))
                 # something chart-like that is not a ColorChecker Classic (or badly lit)
                 notes = (f"colour: a colour chart was found but its patches do not match a "
                          f"ColorChecker Classic (median ΔE {err:.0f} after fitting); not used: "

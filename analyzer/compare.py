@@ -208,8 +208,10 @@ def measurable_exclusion(baseline, followup, matrix: np.ndarray) -> np.ndarray:
     return b | warp_mask(f, np.linalg.inv(to_box), b.shape)
 
 
-def photo_skin_image(analysed, reference=None, use_checker: bool = True):
-    """The photo's :class:`~analyzer.metrics.image.SkinImage`, on ``reference``'s footing.
+def photo_skin_image(analysed, reference=None):
+    """The photo's :class:`~analyzer.metrics.image.SkinImage`, corrected from its background
+    and mapped onto ``reference``'s footing (a colour checker's fit is not used here:
+    see :func:`colour_footing`).
 
     Parameters
     ----------
@@ -223,9 +225,6 @@ def photo_skin_image(analysed, reference=None, use_checker: bool = True):
         its own correction by one exposure gain, applied with
         :meth:`~analyzer.metrics.image.SkinImage.with_gain` so no map that a
         gain cannot change is recomputed.
-    use_checker : bool
-        False: a photo corrected with a colour checker is corrected from its
-        background instead (for a pair in which only one photo has a checker).
     """
     from . import colour
     from .metrics import skin_image
@@ -239,8 +238,7 @@ def photo_skin_image(analysed, reference=None, use_checker: bool = True):
     if img is None:
         img = analysed.skin_image = skin_image(pixels, face, analysed.regions, corr)
     checker = corr.source == "colorchecker"
-    if corr.source == "none" or corr.illuminant is None or (checker and use_checker) or (
-            reference is None and not checker):
+    if corr.source == "none" or corr.illuminant is None or (reference is None and not checker):
         return img
     matrix = colour.correction_from_illuminant(np.asarray(corr.illuminant),
                                                None if reference is None else np.asarray(reference))
@@ -253,44 +251,21 @@ def photo_skin_image(analysed, reference=None, use_checker: bool = True):
 
 
 def colour_footing(baseline, followup) -> tuple:
-    """Both photos' SkinImages on one colour footing, and a flag (or ``None``).
+    """Both photos' SkinImages on one colour footing: the follow-up's background mapped
+    onto the baseline's illuminant, also when a photo has a colour checker.
 
-    Both with a colour checker: each is corrected by its chart's diagonal
-    (white balance and exposure) fit, ``checker_gains``.  Otherwise the
-    follow-up's background is mapped onto the baseline's illuminant.  When
-    only one photo has a checker (or it was found in only one), the other
-    cannot be put on the checker's footing, and on the phantom a
-    checker-calibrated baseline against a background-normalised retake of
-    the same skin read redness 23 % lower: both are then normalised to their
-    backgrounds, and the flag says so.
+    A chart calibrates each photo's own absolute colour (its analysis), but
+    for a change the background footing was measured steadier
+    (``benchmarks/colour_chart.py --pairs 20``: 40 no-change phantom pairs,
+    light and dark skin, a chart lit like the face in both photos): false
+    alarms were 3 of 40 with background footing, as without any chart, 9 with
+    each chart's diagonal fit and 14 with its 3×3 fit (pigmentation retake
+    noise on dark skin 3.4 / 3.4 / 6.4 % RMS).  A chart in only one photo
+    used to set that photo on another footing and read redness 22.5 % lower
+    on an unchanged phantom retake.
     """
     b_img = photo_skin_image(baseline)
-    photo_skin_image(followup)  # its own correction, to see whether it found a checker
-    b_checker = baseline.correction.source == "colorchecker"
-    if b_checker != (followup.correction.source == "colorchecker"):
-        b_img = photo_skin_image(baseline, use_checker=False)
-        f_img = photo_skin_image(followup, b_img.colour.illuminant, use_checker=False)
-        which = "baseline" if b_checker else "follow-up"
-        return b_img, f_img, (f"colour: a colour checker was found only in the {which}; both photos "
-                              "are normalised to their backgrounds for this comparison (include the "
-                              "chart, whole and flat, in every visit's photo)")
-    if b_checker and baseline.correction.checker_gains and followup.correction.checker_gains:
-        # two charted photos: each is corrected by its chart's diagonal fit (colour.chart_gains).
-        # The full 3×3 fits' cross terms differ between two charts and rescale local pigment
-        # contrast: on 8 no-change phantom pairs with a lit chart in both photos, pigmentation
-        # retake noise was 2.4 / 5.7 % RMS (light / dark) with them, 1.7 / 2.7 % with the
-        # diagonal fits and 1.7 / 2.7 % with the backgrounds (redness 1.5 / 1.3, 1.0 / 1.0 and
-        # 1.7 / 1.2 %); the MDC is calibrated on diagonal (background) corrections.
-        return tuple(_with_matrix(a, np.diag(a.correction.checker_gains)) for a in (baseline, followup)) + (None,)
-    return b_img, photo_skin_image(followup, b_img.colour.illuminant), None
-
-
-def _with_matrix(analysed, matrix: np.ndarray):
-    """The photo's SkinImage corrected with ``matrix`` instead of its own correction."""
-    from .metrics import skin_image
-
-    corr = replace(analysed.correction, matrix=np.asarray(matrix, np.float64), source="colorchecker grey")
-    return skin_image(analysed.photo.pixels, analysed.face, analysed.regions, corr)
+    return b_img, photo_skin_image(followup, b_img.colour.illuminant)
 
 
 def common_work_masks(baseline_regions: RegionMasks, valid: np.ndarray, matrix: np.ndarray,
@@ -372,21 +347,20 @@ def compression_difference(baseline_capture: dict, followup_capture: dict) -> st
             "every visit with the same camera format and quality")
 
 
-def camera_difference(baseline_capture: dict, followup_capture: dict, calibrated: bool) -> str | None:
-    """A flag when the two photos name different cameras (EXIF make and model), unless
-    both were calibrated with a colour checker; else ``None``.
+def camera_difference(baseline_capture: dict, followup_capture: dict) -> str | None:
+    """A flag when the two photos name different cameras (EXIF make and model), else ``None``.
 
     Each camera model renders colour with its own processing (tone curve,
-    saturation, colour matrix), which a normalisation to the background
-    does not undo; the phantom has no camera models, so the size of the
-    effect is not measured here.
+    saturation, colour matrix), which the comparison's normalisation to the
+    background (a per-channel gain) does not undo; the phantom has no camera
+    models, so the size of the effect is not measured here.
     """
     cb, cf = baseline_capture.get("camera"), followup_capture.get("camera")
-    if calibrated or not cb or not cf or cb == cf:
+    if not cb or not cf or cb == cf:
         return None
     return (f"the photos come from different cameras ({cb} vs {cf}): each renders colour its own "
             "way, which normalising to the background does not undo, so redness and pigmentation "
-            "may shift; use the same camera, or a colour checker in both photos")
+            "may shift; use the same camera at every visit")
 
 
 def pick_stored(comparisons, baseline_photo_id: int, followup_photo_id: int) -> dict | None:
@@ -562,7 +536,7 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     # aggregation run again, on the common skin.
     # The follow-up's background is mapped onto the baseline's illuminant, which
     # also equalises exposure; the skin itself is never used to normalise colour.
-    b_img, f_img, footing = colour_footing(baseline, followup)
+    b_img, f_img = colour_footing(baseline, followup)
     base_masks, follow_masks = common_work_masks(baseline.regions, valid, al.matrix, b_img, f_img)
     # the two measurements are independent: side by side (NumPy and OpenCV release the GIL)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="measure") as pool:
@@ -611,9 +585,8 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     if caution:
         flags.append(caution)
     b_capture, f_capture = baseline.photo.info.to_dict(), followup.photo.info.to_dict()
-    calibrated = b_img.colour.source == f_img.colour.source == "colorchecker"
-    flags += [f for f in (compression_difference(b_capture, f_capture), footing,
-                          camera_difference(b_capture, f_capture, calibrated)) if f]
+    flags += [f for f in (compression_difference(b_capture, f_capture),
+                          camera_difference(b_capture, f_capture)) if f]
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
         flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "
                      "is expected after the procedure and is not a trend")

@@ -377,9 +377,37 @@ def render_skin(face: PhantomFace, changes: list[Change] = (), seed: int = 0) ->
     return face.linear * np.exp(-od)
 
 
+def draw_chart(img: np.ndarray, x0: int, y0: int, patch: int, angle: float = 4.0) -> None:
+    """Draw an X-Rite ColorChecker Classic (24 patches on a dark frame) into ``img`` in place.
+
+    ``img`` is sRGB ``uint8`` (a chart pasted onto a photo) or linear float (a
+    chart in the scene, lit and photographed like the face by :func:`photograph`);
+    ``(x0, y0)`` is its top-left corner before the rotation by ``angle`` degrees
+    about its centre, ``patch`` the patch side in pixels.
+    """
+    from .colour import COLORCHECKER_SRGB
+
+    gap = max(2, round(0.25 * patch))
+    chart = np.full((4 * patch + 5 * gap, 6 * patch + 7 * gap, 3), 20, np.uint8)
+    for i, colour in enumerate(COLORCHECKER_SRGB.astype(np.uint8)):
+        r, c = divmod(i, 6)
+        chart[gap + r * (patch + gap):][:patch, gap + c * (patch + gap):][:, :patch] = colour
+    h, w = chart.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    m[:, 2] += (x0, y0)
+    size = (img.shape[1], img.shape[0])
+    inside = cv2.warpAffine(np.full((h, w), 255, np.uint8), m, size) > 127
+    drawn = cv2.warpAffine(chart, m, size, flags=cv2.INTER_AREA)[inside]
+    img[inside] = drawn if img.dtype == np.uint8 else srgb_to_linear(drawn)
+
+
 def photograph(face: PhantomFace, changes: list[Change] = (), capture: Capture = Capture(),
-               seed: int = 0) -> tuple[np.ndarray, dict]:
+               seed: int = 0, chart: tuple | None = None) -> tuple[np.ndarray, dict]:
     """Render and photograph the subject.
+
+    ``chart``: ``(x0, y0, patch, angle)`` of a ColorChecker Classic placed in
+    the scene (:func:`draw_chart`), so it is lit, warped and compressed like
+    the face.
 
     Returns
     -------
@@ -389,6 +417,9 @@ def photograph(face: PhantomFace, changes: list[Change] = (), capture: Capture =
         changes, the capture settings, the seed and the scale.
     """
     skin = render_skin(face, changes, seed)
+    if chart is not None:
+        skin = skin.copy()
+        draw_chart(skin, *chart)
     rng = np.random.default_rng(20_000 + seed)
     rgb = apply_capture(skin, capture, rng)
     sidecar = {
@@ -398,6 +429,7 @@ def photograph(face: PhantomFace, changes: list[Change] = (), capture: Capture =
         "matrix_to_frame": capture_matrix(capture, rgb.shape[:2]).tolist(),
         "changes": [asdict(c) for c in changes],
         "capture": asdict(capture),
+        "chart": None if chart is None else list(chart),
     }
     return rgb, json.loads(json.dumps(sidecar))  # plain JSON types (tuples -> lists)
 

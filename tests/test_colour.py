@@ -108,20 +108,10 @@ def test_ita_category_of_phantom_tones(tone, light_face):
 
 
 def _draw_chart(rgb: np.ndarray, x0: int, y0: int, patch: int, angle: float = 4.0) -> None:
-    """Draw a ColorChecker Classic (24 patches on a black frame) into ``rgb`` in place."""
-    import cv2
+    """A ColorChecker Classic pasted onto the photo (not lit by the scene)."""
+    from analyzer.phantom import draw_chart
 
-    gap = max(2, round(0.25 * patch))
-    chart = np.full((4 * patch + 5 * gap, 6 * patch + 7 * gap, 3), 20, np.uint8)
-    for i, colour in enumerate(C.COLORCHECKER_SRGB.astype(np.uint8)):
-        r, c = divmod(i, 6)
-        chart[gap + r * (patch + gap):][:patch, gap + c * (patch + gap):][:, :patch] = colour
-    h, w = chart.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    m[:, 2] += (x0, y0)
-    size = (rgb.shape[1], rgb.shape[0])
-    inside = cv2.warpAffine(np.full((h, w), 255, np.uint8), m, size) > 127
-    rgb[inside] = cv2.warpAffine(chart, m, size, flags=cv2.INTER_AREA)[inside]
+    draw_chart(rgb, x0, y0, patch, angle)
 
 
 def _with_cast(rgb: np.ndarray, gains) -> np.ndarray:
@@ -236,8 +226,8 @@ def test_chart_that_is_not_a_colorchecker_is_not_used(face_rgb, landmarker, monk
 
 def test_a_colour_checker_in_only_one_photo_does_not_read_as_a_change():
     """Baseline calibrated by a chart, follow-up (same skin, no chart) by its background:
-    the two footings differ by ~30 % in redness on the phantom, so the pair is put on the
-    background footing (with a flag) instead of reporting a large false change."""
+    the two footings differ by ~30 % in redness on the phantom, so comparisons are made on
+    the background footing instead of reporting a large false change."""
     from analyzer.compare import compare_analysed
     from analyzer.phantom import TONES, Capture, make_face, photograph
     from analyzer.pipeline import analyse_pixels
@@ -256,7 +246,6 @@ def test_a_colour_checker_in_only_one_photo_does_not_read_as_a_change():
     comparison, _ = compare_analysed(base, follow)
     assert abs(comparison.delta["redness"]["relative"]) < 0.02, comparison.delta["redness"]
     assert comparison.delta["redness"]["status"] == "no detectable change"
-    assert any("colour checker was found only in the baseline" in f for f in comparison.flags)
     # the chart is left out of the baseline's background illuminant: it equals the estimate
     # on the same photo without the chart, over the same background minus the chart's outline
     from analyzer.regions import grid_sample
@@ -291,30 +280,23 @@ def test_the_chart_is_chosen_by_its_fit_not_by_the_detectors_first_guess():
     assert not [w for w in analysed.result.warnings if "do not match a ColorChecker" in w]
 
 
-def test_chart_gains_undo_a_white_balance_cast():
-    gains = np.array(GAINS)
-    measured = _with_cast(C.COLORCHECKER_SRGB.astype(np.uint8)[None], gains)[0]
-    np.testing.assert_allclose(C.chart_gains(measured), 1 / gains, rtol=0.02)
-    assert C.chart_gains(np.full((24, 3), 255.0)) is None          # all clipped
-
-
-def test_two_charted_photos_are_compared_with_diagonal_chart_corrections():
-    """Each chart's diagonal fit, not its 3×3 matrix, whose cross terms rescale local
-    pigment contrast differently in each photo."""
+def test_two_charted_photos_are_compared_on_their_backgrounds():
+    """A chart lit like the face in both photos calibrates each analysis; the comparison
+    maps the follow-up's background onto the baseline's, as without a chart (a chart's fit
+    is noisier between retakes: benchmarks/colour_chart.py)."""
     from analyzer.compare import compare_analysed
     from analyzer.phantom import TONES, Capture, make_face, photograph
     from analyzer.pipeline import analyse_pixels
 
     face = make_face(scale=6, seed=0, tone=TONES["light"])
     rng = np.random.default_rng(3)
-    shots = [photograph(face, [], Capture.random(rng, 0.7), seed=s)[0].copy() for s in (0, 1)]
-    _draw_chart(shots[0], 30, shots[0].shape[0] - 200, patch=28, angle=-3.0)
-    _draw_chart(shots[1], 40, shots[1].shape[0] - 210, patch=28, angle=2.0)
-    base, follow = (analyse_pixels(x) for x in shots)
+    h = face.linear.shape[0]
+    charts = (60, h - 260, 28, -3.0), (70, h - 270, 28, 2.0)
+    base, follow = (analyse_pixels(photograph(face, [], Capture.random(rng, 0.7), seed=i, chart=charts[i])[0])
+                    for i in (0, 1))
     assert base.correction.source == follow.correction.source == "colorchecker"
+    assert base.result.summary["colour_calibrated"] and follow.result.summary["colour_calibrated"]
     comparison, _ = compare_analysed(base, follow)
-    for side, analysed in (("baseline", base), ("followup", follow)):
-        used = getattr(comparison, side)["summary"]["colour"]
-        assert used["source"] == "colorchecker grey"
-        np.testing.assert_allclose(np.asarray(used["matrix"]), np.diag(analysed.correction.checker_gains), atol=1e-6)
-    assert not [f for f in comparison.flags if "colour checker was found only" in f]
+    assert comparison.baseline["summary"]["colour"]["source"] == "background"
+    assert comparison.followup["summary"]["colour"]["source"] == "reference"
+    assert abs(comparison.delta["redness"]["relative"]) < 0.03

@@ -314,6 +314,5 @@ def test_photos_from_different_cameras_are_flagged():
     flag = [f for f in comparison.flags if "different cameras" in f]
     assert len(flag) == 1 and "(Apple iPhone 13 vs Google Pixel 7)" in flag[0]
     same = {"camera": "Apple iPhone 13"}
-    assert camera_difference(same, dict(same), calibrated=False) is None
-    assert camera_difference(same, {"camera": None}, calibrated=False) is None       # unknown
-    assert camera_difference(same, {"camera": "Google Pixel 7"}, calibrated=True) is None  # both charted
+    assert camera_difference(same, dict(same)) is None
+    assert camera_difference(same, {"camera": None}) is None       # unknown
