@@ -349,14 +349,13 @@ def upload_photo(gw: Gateway, visit_id: int, name: str, data: bytes, *,
 
 def stored_comparison(gw: Gateway, patient_id: int, baseline_photo_id: int,
                       followup_photo_id: int) -> dict | None:
-    """The newest stored comparison of these two photos at this algorithm version."""
+    """The newest stored comparison of these two photos at this algorithm version
+    (:func:`analyzer.compare.pick_stored`, which falls back to older versions: not here)."""
+    from .compare import pick_stored
     from .version import ALGORITHM_VERSION
 
-    hits = [c for c in gw.comparisons(patient_id)
-            if c["baseline_photo_id"] == baseline_photo_id
-            and c["followup_photo_id"] == followup_photo_id
-            and c["algorithm_version"] == ALGORITHM_VERSION]
-    return hits[-1] if hits else None
+    hit = pick_stored(gw.comparisons(patient_id), baseline_photo_id, followup_photo_id)
+    return hit if hit is not None and hit["algorithm_version"] == ALGORITHM_VERSION else None
 
 
 def analysed_from_store(gw: Gateway, photo_id: int):
