@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from scipy.stats import trim_mean
 from skimage.color import combine_stains, rgb2lab, separate_stains, xyz2lab
 from skimage.color.colorconv import xyz_from_rgb
 
@@ -295,6 +296,85 @@ def correction_from_illuminant(illuminant: np.ndarray, reference: np.ndarray | N
     lum_source = ill if reference is None else np.asarray(reference, np.float64)
     grey = np.full(3, float(_LUMA @ lum_source))
     return np.diag(grey / np.maximum(ill, 1e-9))
+
+
+PAIR_CELL_MM = 1.0          # background cells compared point by point between two photos
+PAIR_MIN_CELLS = 500
+PAIR_TRIM = 0.1             # share of cells left out at each end (objects that moved, not light)
+CLIPPED_SRGB = 250          # an 8-bit channel this bright may be clipped
+
+
+def _cell_means(rgb: np.ndarray, cell: int) -> np.ndarray:
+    """Mean linear light (float32) of each ``cell`` × ``cell`` block of an sRGB ``uint8`` image
+    (whole blocks only), and ``NaN`` where a block holds a clipped pixel."""
+    h, w = (rgb.shape[0] // cell) * cell, (rgb.shape[1] // cell) * cell
+    crop = np.ascontiguousarray(rgb[:h, :w])
+    size = (w // cell, h // cell)
+    means = cv2.resize(srgb_to_linear_u16(crop), size, interpolation=cv2.INTER_AREA).astype(np.float32) / 65535
+    clipped = cv2.inRange(crop, (0, 0, 0), (CLIPPED_SRGB - 1,) * 3) == 0
+    any_clipped = cv2.resize(clipped.view(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+    means[any_clipped] = np.nan
+    return means
+
+
+def background_gains(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, baseline_face: FaceLandmarks,
+                     matrix: np.ndarray) -> np.ndarray | None:
+    """Gains (R, G, B) of the follow-up's light over the baseline's, read on the same background.
+
+    The baseline's background (:func:`background_mask`) is cut into cells of
+    1 mm; each cell's mean linear light is compared with the follow-up's at
+    the same place, and the median over cells of log(follow-up / baseline),
+    per channel, is the gain.  Compared point by point, a lighting gradient
+    or an exposure change multiplies the three channels of a cell alike, and
+    each coloured object of the background counts once, where the brightest
+    ones dominate a p-norm of each photo separately (:func:`estimate_illuminant`):
+    on phantom retakes the error of the follow-up's red/green balance fell from
+    0.21 % to 0.13 % RMS and light-skin redness retake noise from 1.4 % to 0.7 %
+    RMS (README, "Colour").  A trimmed mean (10 % at each end) rather than a
+    median: the median of 1 mm cells left 0.17 % and 0.97 %.
+
+    Parameters
+    ----------
+    baseline_rgb, followup_rgb : ndarray, RGB uint8
+    baseline_face : FaceLandmarks
+    matrix : ndarray (3, 3)
+        Follow-up pixel → baseline pixel (the face alignment).  The background
+        near the face is taken to move with the face; where it does not (a
+        different room), cells do not correspond and the median is that of
+        unrelated colours.
+
+    Returns
+    -------
+    gains : ndarray (3,) or None
+        ``None`` with fewer than 500 cells unclipped in both photos.
+    """
+    cell = max(1, int(round(PAIR_CELL_MM * baseline_face.interocular_px / INTEROCULAR_MM)))
+    to_followup = np.linalg.inv(matrix)
+    scale = float(np.sqrt(abs(np.linalg.det(to_followup[:2, :2]))))  # follow-up px per baseline px
+    follow_cell = max(1, int(round(cell * scale)))
+    base = _cell_means(baseline_rgb, cell)
+    follow = _cell_means(followup_rgb, follow_cell)
+    where = background_mask(baseline_rgb.shape[:2], baseline_face, step=cell)[:base.shape[0], :base.shape[1]]
+    rows, cols = np.nonzero(where)
+    centres = np.stack([cols * cell + (cell - 1) / 2, rows * cell + (cell - 1) / 2, np.ones(len(rows))])
+    mapped = to_followup @ centres
+    # follow-up pixel -> its cell grid (cell centres at (i + 0.5) * cell - 0.5)
+    x, y = ((mapped[:2] / mapped[2] + 0.5) / follow_cell - 0.5).astype(np.float32)
+    inside = (x >= 0) & (y >= 0) & (x <= follow.shape[1] - 1) & (y <= follow.shape[0] - 1)
+    if inside.sum() < PAIR_MIN_CELLS:
+        return None
+    b = base[rows[inside], cols[inside]]
+    # bilinear sampling by hand: cv2.remap refuses maps longer than 32767 points
+    x, y = x[inside], y[inside]
+    x0 = np.minimum(x.astype(int), follow.shape[1] - 2).clip(0)
+    y0 = np.minimum(y.astype(int), follow.shape[0] - 2).clip(0)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    f = ((1 - fy) * ((1 - fx) * follow[y0, x0] + fx * follow[y0, x0 + 1])
+         + fy * ((1 - fx) * follow[y0 + 1, x0] + fx * follow[y0 + 1, x0 + 1]))
+    ok = np.isfinite(b).all(1) & np.isfinite(f).all(1) & (b.min(1) > 0.02) & (f.min(1) > 0.02)
+    if ok.sum() < PAIR_MIN_CELLS:
+        return None
+    return np.exp(trim_mean(np.log(f[ok]) - np.log(b[ok]), PAIR_TRIM, axis=0))
 
 
 def detect_colour_checker(rgb: np.ndarray, px_per_mm: float | None = None) -> np.ndarray | None:

@@ -300,3 +300,24 @@ def test_two_charted_photos_are_compared_on_their_backgrounds():
     assert comparison.baseline["summary"]["colour"]["source"] == "background"
     assert comparison.followup["summary"]["colour"]["source"] == "reference"
     assert abs(comparison.delta["redness"]["relative"]) < 0.03
+
+
+def test_background_gains_read_the_change_of_light_through_a_lighting_gradient(landmarker):
+    """The follow-up's light over the baseline's, read on the same background cells: the
+    capture's white balance × exposure ratio (colour within 0.25 %), although the lighting
+    gradient turned the other way (which moved the photos' own estimates by 4 % in level
+    and 0.34 % in red over green); no corresponding background: None."""
+    from analyzer.phantom import true_transform
+
+    face = make_face(6.0, seed=1)
+    cb = Capture(noise=1.0, gradient=-0.08, jpeg_quality=95)
+    cf = Capture(angle_deg=2.0, scale=1.03, shift=(0.01, -0.01), exposure=1.1,
+                 white_balance=(1.03, 0.98, 1.01), gradient=0.08, noise=1.0, jpeg_quality=90)
+    (b, sb), (f, sf) = photograph(face, [], cb, seed=1), photograph(face, [], cf, seed=2)
+    fb = landmarker.detect(b)
+    gains = C.background_gains(b, f, fb, true_transform(sf, sb))
+    error = np.log(gains / (cf.exposure * np.array(cf.white_balance)))
+    assert abs(error[0] - error[1]) < 0.0025 and abs(error[2] - error[1]) < 0.0025
+    assert abs(error[1]) < 0.02
+    elsewhere = np.array([[1, 0, 1e5], [0, 1, 0], [0, 0, 1.0]])  # follow-up mapped off the baseline
+    assert C.background_gains(b, f, fb, elsewhere) is None

@@ -316,3 +316,29 @@ def test_photos_from_different_cameras_are_flagged():
     same = {"camera": "Apple iPhone 13"}
     assert camera_difference(same, dict(same)) is None
     assert camera_difference(same, {"camera": None}) is None       # unknown
+
+
+def test_a_different_backdrop_is_flagged(phantom_pair):
+    """The same retakes compare on one colour footing without a flag; with the left half of
+    the follow-up's backdrop recoloured (a poster put up; the face untouched) the two
+    readings of its light disagree and the colour footing is flagged as uncertain.  (A
+    uniformly recoloured backdrop cannot be told from a change of light.)"""
+    from dataclasses import replace as dc_replace
+    from types import SimpleNamespace
+
+    from analyzer.align import align
+    from analyzer.compare import colour_footing
+    from analyzer.regions import FACE_OVAL, polygon_mask
+
+    b, f = phantom_pair
+    al = align(b.photo.pixels, f.photo.pixels, baseline_face=b.face, followup_face=f.face,
+               baseline_regions=b.regions, followup_regions=f.regions)
+    assert colour_footing(b, f, al.matrix)[2] is None
+    pixels = f.photo.pixels.copy()
+    backdrop = ~polygon_mask(f.face.points, FACE_OVAL, pixels.shape[:2])
+    backdrop[:, int(f.face.points[:, 0].mean()):] = False
+    pixels[backdrop] = np.clip(pixels[backdrop] * np.array([1.4, 1.0, 0.7]), 0, 255).astype(np.uint8)
+    other = SimpleNamespace(photo=dc_replace(f.photo, pixels=pixels), face=f.face, regions=f.regions,
+                            correction=None)
+    flag = colour_footing(b, other, al.matrix)[2]
+    assert flag and "background around the face looks different" in flag

@@ -124,6 +124,30 @@ def test_exposure_gain_reuses_maps_and_matches_a_fresh_measurement(analysed):
     assert {"ita", "a_star", "melanin_index"} <= lab_moved  # the exposure-dependent ones did change
 
 
+def test_per_channel_gains_reuse_texture_maps_and_match_a_fresh_measurement(analysed):
+    """A follow-up whose illuminant was read against the baseline's background differs from
+    its own correction by per-channel gains: SkinImage.with_gain keeps only the texture
+    density's band-passes and gives the numbers of a fresh measurement."""
+    from analyzer.compare import photo_skin_image
+
+    rgb, a = analysed
+    reference = np.array(a.correction.illuminant) * 1.3
+    illuminant = np.array(a.correction.illuminant) * np.array([1.02, 1.0, 0.97])
+    corr = C.ColourCorrection(C.correction_from_illuminant(illuminant, reference), "reference", False)
+    fresh, _, _ = measure_all(rgb, a.regions, a.face, correction=corr)
+    img = photo_skin_image(a, reference, illuminant)
+    np.testing.assert_allclose(img.colour.matrix, corr.matrix, rtol=1e-12)
+    assert img.cache and all(k[0] == "band_dn" and img.cache[k] is a.skin_image.cache[k] for k in img.cache)
+    reused, _, _ = measure_all(rgb, a.regions, a.face, image=img)
+    for r, f in zip(reused, fresh):
+        if f["value"] is None:
+            assert r["value"] is None, (r["name"], r["region"])
+            continue
+        assert r["value"] == pytest.approx(f["value"], rel=1e-4, abs=1e-6), (r["name"], r["region"])
+    hb = {m["region"]: m["value"] for m in a.result.metrics if m["name"] == "hemoglobin_density"}
+    assert all(r["value"] != hb[r["region"]] for r in reused if r["name"] == "hemoglobin_density")
+
+
 # --- validation on the phantom ----------------------------------------------------------------
 
 def summary(face, changes=(), capture=Capture(), seed=0):

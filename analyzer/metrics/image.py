@@ -127,18 +127,24 @@ class SkinImage:
             self.local[key] = erode_mm(self.support, mm, self.px_per_mm)
         return self.local[key]
 
-    def with_gain(self, gain: float, colour_correction=None) -> "SkinImage":
-        """This image with linear light multiplied by ``gain`` (an exposure change).
+    def with_gain(self, gain, colour_correction=None) -> "SkinImage":
+        """This image with linear light multiplied by ``gain`` (an exposure change), or by
+        per-channel ``gain`` (R, G, B; exposure and white balance).
 
-        Used by ``compare`` to put a follow-up on the baseline's exposure
-        without recomputing what the gain cannot change (see
-        :attr:`GAIN_INVARIANT`); CIELAB, the melanin index and the luminance densities
-        themselves are recomputed.  ``colour_correction`` is the correction
-        the result stands for (its matrix is ``gain`` × this one's).
+        Used by ``compare`` to put a follow-up on the baseline's footing
+        without recomputing what the gain cannot change: a scalar gain keeps
+        :attr:`GAIN_INVARIANT` and every map in ``cache``; per-channel gains add
+        a constant to each channel's density, so only the band-passes of the
+        texture density (fixed per-channel weights) are kept, and chromophores,
+        luminance and ridge maps are recomputed.  ``colour_correction`` is the
+        correction the result stands for (its matrix is ``diag(gain)`` × this one's).
         """
-        out = replace(self, linear=self.linear * np.float32(gain), colour=colour_correction,
-                      cache=dict(self.cache))
-        for name in self.GAIN_INVARIANT:
+        g = np.asarray(gain, np.float32)
+        chromatic = g.size == 3 and not np.allclose(g, g.flat[0], rtol=1e-9, atol=0)
+        cache = {k: v for k, v in self.cache.items()
+                 if not chromatic or (isinstance(k, tuple) and k[0] == "band_dn")}
+        out = replace(self, linear=self.linear * g, colour=colour_correction, cache=cache)
+        for name in () if chromatic else self.GAIN_INVARIANT:
             if name in self.__dict__:
                 out.__dict__[name] = self.__dict__[name]
         return out
@@ -300,7 +306,7 @@ def sato_ridges(img: np.ndarray, sigmas) -> np.ndarray:
     return out
 
 
-CLIPPED_SRGB = 250       # a channel this bright is clipped: no chromophore can be measured there
+CLIPPED_SRGB = colour.CLIPPED_SRGB   # a channel this bright is clipped: no chromophore can be measured there
 CLIPPED_MARGIN_MM = 0.5
 
 
