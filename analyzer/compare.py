@@ -272,8 +272,8 @@ def colour_footing(baseline, followup, matrix=None) -> tuple:
     illuminant is the baseline's times the gains read on the same background
     cells in both photos (:func:`analyzer.colour.background_gains`), not its
     own estimate: on the phantom harness redness retake noise (95th
-    percentile, 8.2 / 4.1 px/mm) fell from 1.9 / 2.2 % to 1.0 / 1.3 % of the
-    mean on light skin and from 3.7 / 3.0 % to 3.5 / 2.8 % on dark skin
+    percentile, 8.2 / 4.1 px/mm) fell from 1.9 / 2.2 % to 1.1 / 1.3 % of the
+    mean on light skin and from 3.7 / 3.0 % to 3.6 / 2.8 % on dark skin
     (whose noise follows JPEG quality instead).  Without enough shared
     background the own estimates are used.
 

@@ -321,3 +321,14 @@ def test_background_gains_read_the_change_of_light_through_a_lighting_gradient(l
     assert abs(error[1]) < 0.02
     elsewhere = np.array([[1, 0, 1e5], [0, 1, 0], [0, 0, 1.0]])  # follow-up mapped off the baseline
     assert C.background_gains(b, f, fb, elsewhere) is None
+    # a phone-sized pair (12 px cells, every third pixel averaged) reads the same gains
+    import cv2
+
+    from analyzer.face import FaceLandmarks
+
+    k = 3.0
+    scale = np.diag([k, k, 1.0])
+    big = FaceLandmarks(fb.points * k, fb.depth * k, fb.pose, fb.faces_found)
+    gains_big = C.background_gains(cv2.resize(b, None, fx=k, fy=k), cv2.resize(f, None, fx=k, fy=k), big,
+                                   scale @ true_transform(sf, sb) @ np.linalg.inv(scale))
+    np.testing.assert_allclose(gains_big, gains, rtol=0.002)
