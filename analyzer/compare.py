@@ -505,7 +505,8 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | 
     ``mdc["summary"]`` is the floor: a tone's own MDC from 20–40
     pairs is too uncertain to *lower* the threshold (on the phantom that
     raised false alarms to 5–20 %), but where a tone is clearly noisier it
-    raises it.  Returns the MDC and where it came from (the category, or
+    raises it.  For the same reason a tone's own MDC is an upper confidence
+    bound of its 95th percentile (``benchmarks/accuracy.py:tone_mdc``).  Returns the MDC and where it came from (the category, or
     ``"all tones"``).
     """
     from .colour import ITA_CATEGORIES

@@ -83,3 +83,20 @@ def test_clopper_pearson_interval():
     assert lo == pytest.approx(0.0061, abs=1e-4) and hi == pytest.approx(0.1692, abs=1e-4)
     assert accuracy.clopper_pearson(0, 200) == (0.0, pytest.approx(0.0183, abs=1e-4))
     assert accuracy.clopper_pearson(40, 40)[1] == 1.0
+
+
+def test_tone_mdc_bounds_the_95th_percentile_of_few_pairs():
+    """A skin tone's MDC from 40 pairs is the largest delta (an 80 % upper bound of the
+    95th percentile), not the second largest; 1.96 × RMS where that is larger; the
+    pooled MDC (200 pairs) stays the plain percentile."""
+    import accuracy
+
+    deltas = np.r_[np.zeros(36), 1.0, 1.0, 2.0, -3.0]  # 40 pairs, one outlier
+    assert accuracy.tone_mdc(deltas) == 3.0
+    assert accuracy.mdc95(deltas) == pytest.approx(max(np.percentile(np.abs(deltas), 95),
+                                                       1.96 * np.sqrt(np.mean(deltas ** 2))))
+    assert accuracy.mdc95(deltas) < 3.0
+    steady = np.full(40, 0.5)
+    assert accuracy.tone_mdc(steady) == pytest.approx(1.96 * 0.5)
+    many = np.r_[np.zeros(190), np.linspace(0.1, 1.0, 10)]
+    assert accuracy.tone_mdc(many) < many.max()  # with 200 pairs the bound is below the largest
