@@ -291,21 +291,28 @@ def colour_footing(baseline, followup, matrix=None) -> tuple:
 
     b_img = photo_skin_image(baseline)
     reference = b_img.colour.illuminant
-    illuminant = flag = None
+    illuminant = None
     if matrix is not None and reference is not None:
         gains = colour.background_gains(baseline.photo.pixels, followup.photo.pixels, baseline.face, matrix)
         if gains is not None:
             illuminant = np.asarray(reference) * gains
     f_img = photo_skin_image(followup, reference, illuminant)
     own = getattr(getattr(followup, "correction", None), "illuminant", None)
-    if illuminant is not None and own is not None:
-        chroma = np.log(illuminant / np.asarray(own))
-        if np.abs(chroma - chroma[1]).max() > BACKGROUND_MISMATCH:
-            flag = ("colour: the background around the face looks different in the two photos "
-                    "(another backdrop, or something moved), so colour is compared on an uncertain "
-                    "footing and redness or pigmentation changes may be off: photograph both visits "
-                    "in front of the same plain backdrop")
-    return b_img, f_img, flag
+    return b_img, f_img, backdrop_difference(illuminant, own)
+
+
+def backdrop_difference(read, own) -> str | None:
+    """A flag when the follow-up's illuminant ``read`` against the baseline's background and
+    its ``own`` estimate (both linear RGB, or ``None``) differ in colour by more than 3 %."""
+    if read is None or own is None:
+        return None
+    chroma = np.log(np.asarray(read, np.float64) / np.asarray(own, np.float64))
+    if np.abs(chroma - chroma[1]).max() <= BACKGROUND_MISMATCH:
+        return None
+    return ("colour: the background around the face looks different in the two photos "
+            "(another backdrop, or something moved), so colour is compared on an uncertain "
+            "footing and redness or pigmentation changes may be off: photograph both visits "
+            "in front of the same plain backdrop")
 
 
 def common_work_masks(baseline_regions: RegionMasks, valid: np.ndarray, matrix: np.ndarray,
@@ -506,8 +513,8 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | 
     pairs is too uncertain to *lower* the threshold (on the phantom that
     raised false alarms to 5–20 %), but where a tone is clearly noisier it
     raises it.  For the same reason a tone's own MDC is an upper confidence
-    bound of its 95th percentile (``benchmarks/accuracy.py:tone_mdc``).  Returns the MDC and where it came from (the category, or
-    ``"all tones"``).
+    bound of its 95th percentile (``benchmarks/accuracy.py:tone_mdc``).
+    Returns the MDC and where it came from (the category, or ``"all tones"``).
     """
     from .colour import ITA_CATEGORIES
 
@@ -575,8 +582,8 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     # Each photo keeps its own maps (filters) from its analysis; what depends on
     # the skin measured (local backgrounds, spots, edge margins) and the
     # aggregation run again, on the common skin.
-    # The follow-up's background is mapped onto the baseline's illuminant, which
-    # also equalises exposure; the skin itself is never used to normalise colour.
+    # The follow-up's light is read against the baseline's background (which also
+    # equalises exposure); the skin itself is never used to normalise colour.
     b_img, f_img, colour_flag = colour_footing(baseline, followup, al.matrix)
     base_masks, follow_masks = common_work_masks(baseline.regions, valid, al.matrix, b_img, f_img)
     # the two measurements are independent: side by side (NumPy and OpenCV release the GIL)
