@@ -350,8 +350,8 @@ def background_gains(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, baselin
 
     The baseline's background (:func:`background_mask`) is cut into cells of
     1 mm; each cell's mean linear light is compared with the follow-up's at
-    the same place, and the median over cells of log(follow-up / baseline),
-    per channel, is the gain.  Compared point by point, a lighting gradient
+    the same place, and the 10 %-trimmed mean over cells of
+    log(follow-up / baseline), per channel, is the gain.  Compared point by point, a lighting gradient
     or an exposure change multiplies the three channels of a cell alike, and
     each coloured object of the background counts once, where the brightest
     ones dominate a p-norm of each photo separately (:func:`estimate_illuminant`):
@@ -367,8 +367,9 @@ def background_gains(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, baselin
     matrix : ndarray (3, 3)
         Follow-up pixel → baseline pixel (the face alignment).  The background
         near the face is taken to move with the face; where it does not (a
-        different room), cells do not correspond and the median is that of
-        unrelated colours.
+        different room), cells do not correspond and the mean is that of
+        unrelated colours (:func:`analyzer.compare.backdrop_difference` flags
+        a reading that disagrees with the photo's own estimate).
 
     Returns
     -------
@@ -410,6 +411,7 @@ def background_gains(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, baselin
     if inside.sum() < PAIR_MIN_CELLS:
         return None
     b, f = base[rows[inside], cols[inside]], _bilinear(follow, x[inside], y[inside])
+    # unclipped in both, and not so dark that the log of sensor noise decides
     ok = np.isfinite(b).all(1) & np.isfinite(f).all(1) & (b.min(1) > 0.02) & (f.min(1) > 0.02)
     if ok.sum() < PAIR_MIN_CELLS:
         return None
