@@ -342,3 +342,17 @@ def test_a_different_backdrop_is_flagged(phantom_pair):
                             correction=None)
     flag = colour_footing(b, other, al.matrix)[2]
     assert flag and "background around the face looks different" in flag
+
+
+def test_backdrop_difference_flags_colour_not_brightness():
+    """The two readings of the follow-up's light may differ in level (exposure is read
+    against the baseline either way) but not in colour by more than 3 %."""
+    from analyzer.compare import backdrop_difference
+
+    own = np.array([0.5, 0.6, 0.4])
+    assert backdrop_difference(own, own) is None
+    assert backdrop_difference(own * 1.2, own) is None          # brighter: not a colour difference
+    assert backdrop_difference(own * [1.02, 1.0, 0.99], own) is None
+    flag = backdrop_difference(own * [1.04, 1.0, 1.0], own)
+    assert flag and flag.startswith("colour: the background around the face looks different")
+    assert backdrop_difference(None, own) is None and backdrop_difference(own, None) is None
