@@ -244,11 +244,11 @@ def photo_skin_image(analysed, reference=None, illuminant=None):
     checker = corr.source == "colorchecker"
     if corr.source == "none" or corr.illuminant is None or (reference is None and not checker):
         return img
-    own = np.asarray(corr.illuminant if illuminant is None else illuminant, np.float64)
-    matrix = colour.correction_from_illuminant(own, None if reference is None else np.asarray(reference))
+    light = np.asarray(corr.illuminant if illuminant is None else illuminant, np.float64)
+    matrix = colour.correction_from_illuminant(light, None if reference is None else np.asarray(reference))
     mapped = replace(corr, matrix=matrix, source="background" if reference is None else "reference",
                      calibrated=False, fit_error=None,
-                     illuminant=tuple(float(v) for v in own))
+                     illuminant=tuple(float(v) for v in light))
     own_matrix = np.asarray(corr.matrix)
     if checker or np.count_nonzero(own_matrix - np.diag(np.diag(own_matrix))):  # not diagonal: rebuild
         return skin_image(pixels, face, analysed.regions, mapped)
@@ -296,9 +296,8 @@ def colour_footing(baseline, followup, matrix=None) -> tuple:
         gains = colour.background_gains(baseline.photo.pixels, followup.photo.pixels, baseline.face, matrix)
         if gains is not None:
             illuminant = np.asarray(reference) * gains
-    f_img = photo_skin_image(followup, reference, illuminant)
-    own = getattr(getattr(followup, "correction", None), "illuminant", None)
-    return b_img, f_img, backdrop_difference(illuminant, own)
+    f_img = photo_skin_image(followup, reference, illuminant)  # also fills followup.correction
+    return b_img, f_img, backdrop_difference(illuminant, followup.correction.illuminant)
 
 
 def backdrop_difference(read, own) -> str | None:
