@@ -43,7 +43,9 @@ def read_calibrations(path: Path = MDC_PATH) -> list[dict]:
     """The MDC calibrations stored in ``path`` (none when it does not exist), as stored.
 
     Each is ``{"summary": {key: mdc}, "summary_by_tone": {ita_category: {key: mdc}},
-    "metrics": {"name@region": mdc}, "provenance": {..., "px_per_mm": ...}}``,
+    "same_settings": {"summary": ..., "summary_by_tone": ..., "pairs": n} (photos saved
+    alike, :func:`summary_mdc`), "metrics": {"name@region": mdc}, "provenance": {...,
+    "px_per_mm": ...}}``,
     measured by ``benchmarks/accuracy.py --write-mdc`` at one phantom scale; a
     file with a single calibration (older format) reads as a list of one.
     """
@@ -393,6 +395,32 @@ def compression_difference(baseline_capture: dict, followup_capture: dict) -> st
             "every visit with the same camera format and quality")
 
 
+def same_capture_settings(baseline_capture: dict, followup_capture: dict) -> bool:
+    """Whether the two photos were saved alike, so the tighter same-settings MDC applies.
+
+    Alike: both lossless, or both JPEG with the same quality and colour
+    resolution; and not from two different (or one unknown) cameras.  On
+    the phantom a JPEG quality that differs between visits is what most of
+    dark skin's redness retake noise follows (RMS 1.3 % of the mean with
+    qualities 85–95 drawn per photo, 0.5 % with the same quality; 12 pairs
+    at 4.1 px/mm), so pairs saved alike get their own calibration
+    (``mdc["same_settings"]``, :func:`summary_mdc`).  Pixels without a file
+    (``format`` ``"array"``) are never alike.
+    """
+    def kind(capture):
+        fmt = str(capture.get("format") or "")
+        return "lossless" if fmt in LOSSLESS_FORMATS else fmt
+
+    kb, kf = kind(baseline_capture), kind(followup_capture)
+    if not kb or kb != kf or kb == "array" or baseline_capture.get("camera") != followup_capture.get("camera"):
+        return False
+    if kb == "lossless":
+        return True
+    keys = ("jpeg_quality", "chroma_subsampling")
+    return all(baseline_capture.get(k) is not None and baseline_capture.get(k) == followup_capture.get(k)
+               for k in keys)
+
+
 def camera_difference(baseline_capture: dict, followup_capture: dict) -> str | None:
     """A flag when the two photos name different cameras (EXIF make and model), else ``None``.
 
@@ -501,7 +529,8 @@ def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: st
                 yield visit, photo, key, float(value), basis
 
 
-def summary_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | None, str]:
+def summary_mdc(mdc: dict, key: str, ita_category: str | None,
+                same_settings: bool = False) -> tuple[float | None, str]:
     """The MDC of summary ``key`` for a baseline of skin tone ``ita_category``.
 
     Retake noise differs between skin tones (redness on dark skin: about
@@ -513,20 +542,27 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | 
     raised false alarms to 5–20 %), but where a tone is clearly noisier it
     raises it.  For the same reason a tone's own MDC is an upper confidence
     bound of its 95th percentile (``benchmarks/accuracy.py:tone_mdc``).
-    Returns the MDC and where it came from (the category, or ``"all tones"``).
+    Two photos saved alike (``same_settings``, :func:`same_capture_settings`)
+    take the calibration of such pairs, ``mdc["same_settings"]`` (built the
+    same way), when there is one.
+    Returns the MDC and where it came from (the category, or ``"all tones"``,
+    with ", photos saved alike" for the same-settings calibration).
     """
     from .colour import ITA_CATEGORIES
 
-    pooled = mdc.get("summary", {}).get(key)
+    alike = same_settings and bool(mdc.get("same_settings"))
+    source = mdc["same_settings"] if alike else mdc
+    suffix = ", photos saved alike" if alike else ""
+    pooled = source.get("summary", {}).get(key)
     order = [name for _, name in ITA_CATEGORIES]
-    by_tone = {c: v[key] for c, v in (mdc.get("summary_by_tone") or {}).items()
+    by_tone = {c: v[key] for c, v in (source.get("summary_by_tone") or {}).items()
                if c in order and v.get(key) is not None}
     if ita_category in order and by_tone:
         here = order.index(ita_category)
         nearest = min(by_tone, key=lambda c: (abs(order.index(c) - here), order.index(c)))
         if pooled is None or by_tone[nearest] > pooled:
-            return by_tone[nearest], nearest
-    return pooled, "all tones"
+            return by_tone[nearest], nearest + suffix
+    return pooled, "all tones" + suffix
 
 
 def course_mdc(resolutions) -> dict:
@@ -591,11 +627,13 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
                 for a, img, masks in ((baseline, b_img, base_masks), (followup, f_img, follow_masks))]
         (b_metrics, b_summary, b_warn), (f_metrics, f_summary, f_warn) = (j.result() for j in jobs)
 
+    b_capture, f_capture = baseline.photo.info.to_dict(), followup.photo.info.to_dict()
+    alike = same_capture_settings(b_capture, f_capture)
     delta = {}
     for key in SUMMARY_KEYS:
         b, f = b_summary.get(key), f_summary.get(key)
         value = None if b is None or f is None else float(f - b)
-        limit, tone = summary_mdc(mdc, key, b_summary.get("ita_category"))
+        limit, tone = summary_mdc(mdc, key, b_summary.get("ita_category"), alike)
         significant, status = classify(value, limit)
         delta[key] = {"value": value, "relative": (value / b if value is not None and b else None),
                       "significant": significant, "status": status, "mdc": limit, "mdc_tone": tone}
@@ -631,7 +669,6 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     caution = pigment_in_texture_caution(delta)
     if caution:
         flags.append(caution)
-    b_capture, f_capture = baseline.photo.info.to_dict(), followup.photo.info.to_dict()
     flags += [f for f in (compression_difference(b_capture, f_capture),
                           camera_difference(b_capture, f_capture), colour_flag) if f]
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:

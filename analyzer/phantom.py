@@ -175,11 +175,10 @@ def warp_to_photo(frame_rgb: np.ndarray, matrix_photo_to_frame: np.ndarray) -> n
                                borderMode=cv2.BORDER_REFLECT)
 
 
-def apply_capture(linear_rgb: np.ndarray, capture: Capture, rng: np.random.Generator) -> np.ndarray:
-    """Photograph a linear-light phantom-frame image: warp, light, noise, blur, JPEG.
-
-    Returns RGB ``uint8`` (sRGB).
-    """
+def capture_file(linear_rgb: np.ndarray, capture: Capture, rng: np.random.Generator) -> bytes:
+    """Photograph a linear-light phantom-frame image: warp, light, noise, blur, then
+    the file: JPEG at ``capture.jpeg_quality`` (4:2:0, as cameras and phones
+    write), PNG when it is ``None`` (lossless)."""
     h, w = linear_rgb.shape[:2]
     m = capture_matrix(capture, (h, w))
     img = warp_to_photo(linear_rgb, m)
@@ -192,11 +191,12 @@ def apply_capture(linear_rgb: np.ndarray, capture: Capture, rng: np.random.Gener
     if capture.noise > 0:
         srgb = srgb + rng.normal(0, capture.noise, srgb.shape).astype(np.float32)
     out = np.clip(np.round(srgb), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
     if capture.jpeg_quality:
-        buf = io.BytesIO()
         Image.fromarray(out).save(buf, "JPEG", quality=int(capture.jpeg_quality))
-        out = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-    return out
+    else:
+        Image.fromarray(out).save(buf, "PNG")
+    return buf.getvalue()
 
 
 @dataclass
@@ -416,22 +416,30 @@ def photograph(face: PhantomFace, changes: list[Change] = (), capture: Capture =
         ``matrix_to_frame`` (3×3, photo pixel → phantom-frame pixel), the
         changes, the capture settings, the seed and the scale.
     """
+    data, sidecar = photograph_file(face, changes, capture, seed, chart)
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), sidecar
+
+
+def photograph_file(face: PhantomFace, changes: list[Change] = (), capture: Capture = Capture(),
+                    seed: int = 0, chart: tuple | None = None) -> tuple[bytes, dict]:
+    """As :func:`photograph`, the photo as its file (:func:`capture_file`): what a
+    camera hands over, with the JPEG tables ``compare`` reads the capture settings from."""
     skin = render_skin(face, changes, seed)
     if chart is not None:
         skin = skin.copy()
         draw_chart(skin, *chart)
     rng = np.random.default_rng(20_000 + seed)
-    rgb = apply_capture(skin, capture, rng)
+    data = capture_file(skin, capture, rng)
     sidecar = {
         "phantom": {"base": "skimage.data.astronaut", "scale": face.scale, "face_seed": face.seed,
                     "tone_od": face.tone, "px_per_mm": round(face.px_per_mm, 4)},
         "seed": seed,
-        "matrix_to_frame": capture_matrix(capture, rgb.shape[:2]).tolist(),
+        "matrix_to_frame": capture_matrix(capture, skin.shape[:2]).tolist(),
         "changes": [asdict(c) for c in changes],
         "capture": asdict(capture),
         "chart": None if chart is None else list(chart),
     }
-    return rgb, json.loads(json.dumps(sidecar))  # plain JSON types (tuples -> lists)
+    return data, json.loads(json.dumps(sidecar))  # plain JSON types (tuples -> lists)
 
 
 def true_transform(sidecar_followup: dict, sidecar_baseline: dict) -> np.ndarray:

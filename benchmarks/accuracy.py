@@ -67,9 +67,17 @@ class Case:
     region: str | None = None
     seed: int = 0
     split: str = "eval"      # "calib" no-change pairs set the MDC; "eval" ones test it
+    settings: str = "mixed"  # "mixed": JPEG quality drawn per photo; "same": the follow-up saved as the baseline
 
 
-def build_cases(tones, n_nochange: int, regional: bool, quick: bool, first_seed: int = 1000) -> list[Case]:
+SAME_SETTINGS_SEEDS = 100_000   # seeds of the same-settings pairs start this far on (the others keep theirs)
+
+
+def build_cases(tones, n_nochange: int, regional: bool, quick: bool, first_seed: int = 1000,
+                n_same: int = 0) -> list[Case]:
+    """The pairs of a run: per tone ``n_nochange`` no-change pairs per split, the dose
+    cases (and single-region ones), then ``n_same`` no-change pairs per split
+    saved alike (the follow-up at the baseline's JPEG quality)."""
     cases = []
     seed = first_seed
     for tone in tones:
@@ -84,6 +92,12 @@ def build_cases(tones, n_nochange: int, regional: bool, quick: bool, first_seed:
                 if regional:
                     cases.append(Case(tone, concern, label, signed, changes, REGIONAL[concern], seed))
                     seed += 1
+    seed = first_seed + SAME_SETTINGS_SEEDS
+    for tone in tones:
+        for split in ("calib", "eval"):
+            for _ in range(n_same):
+                cases.append(Case(tone, None, "none", 0.0, [], None, seed, split, "same"))
+                seed += 1
     return cases
 
 
@@ -96,20 +110,27 @@ def phantom_face(scale: float, seed: int, tone: str):
 
 
 def run_case(case: Case, scale: float, strength: float) -> dict:
-    from analyzer.compare import compare_analysed
-    from analyzer.phantom import Capture, Change, photograph, true_transform
-    from analyzer.pipeline import analyse_pixels
+    """Photograph one pair as files and compare them as the CLI does (from the files)."""
+    from dataclasses import replace
+
+    from analyzer.compare import compare_analysed, same_capture_settings
+    from analyzer.phantom import Capture, Change, photograph_file, true_transform
+    from analyzer.pipeline import analyze
 
     face = phantom_face(scale, case.seed % 7, case.tone)
     rng = np.random.default_rng(case.seed)
-    b_rgb, b_side = photograph(face, [], Capture.random(rng, strength), seed=case.seed * 2)
+    b_capture, f_capture = Capture.random(rng, strength), Capture.random(rng, strength)
+    if case.settings == "same":
+        f_capture = replace(f_capture, jpeg_quality=b_capture.jpeg_quality)
+    b_file, b_side = photograph_file(face, [], b_capture, seed=case.seed * 2)
     changes = [Change(k, d, case.region) for k, d in case.changes]
-    f_rgb, f_side = photograph(face, changes, Capture.random(rng, strength), seed=case.seed * 2 + 1)
+    f_file, f_side = photograph_file(face, changes, f_capture, seed=case.seed * 2 + 1)
+    baseline, followup = analyze(b_file), analyze(f_file)
     t0 = time.perf_counter()
-    comparison, al = compare_analysed(analyse_pixels(b_rgb), analyse_pixels(f_rgb), mdc=MDC_NONE)
+    comparison, al = compare_analysed(baseline, followup, mdc=MDC_NONE)
     seconds = time.perf_counter() - t0
     truth = true_transform(f_side, b_side)
-    h, w = b_rgb.shape[:2]
+    h, w = baseline.photo.pixels.shape[:2]
     corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float).T
 
     def project(m):
@@ -121,6 +142,7 @@ def run_case(case: Case, scale: float, strength: float) -> dict:
            "delta": {k: comparison.delta[k]["value"] for k in CONCERNS},
            "baseline": {k: comparison.baseline["summary"].get(k) for k in CONCERNS},
            "ita_category": comparison.baseline["summary"].get("ita_category"),
+           "same_settings": same_capture_settings(baseline.photo.info.to_dict(), followup.photo.info.to_dict()),
            "px_per_mm": comparison.baseline["summary"].get("px_per_mm")}
     out["metric_deltas"] = {f"{name}@{region}": v["delta"]
                             for region, metrics in comparison.regions.items()
@@ -213,33 +235,54 @@ def clopper_pearson(hits: int, n: int, level: float = 0.95) -> tuple[float, floa
 
 
 MIN_TONE_PAIRS = 10   # an ITA° category gets its own MDC from this many calibration pairs
+MIN_SAME_PAIRS = 40   # photos saved alike get their own calibration from this many pairs
 
 
-def report(results: list[dict], tones) -> dict:
-    """Print the tables; return the summaries' MDC calibration from the calib split:
-    pooled (``summary``) and per ITA° category of the baseline (``summary_by_tone``),
-    which ``compare`` applies (``analyzer.compare.summary_mdc``) and the tables use."""
-    from analyzer.compare import summary_mdc
-
-    by_tone = {t: [r for r in results if r["case"]["tone"] == t] for t in tones}
-    calib_all = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
-    mdc = {k: mdc95([r["delta"][k] for r in calib_all]) for k in CONCERNS}
-    print(f"\nMDC (max of 95th pct |delta| and 1.96 RMS delta on {len(calib_all)} calibration "
+def summary_calibration(calib: list[dict], label: str) -> dict:
+    """Print and return the summaries' MDC from no-change pairs: pooled (``summary``,
+    :func:`mdc95`) and per ITA° category of the baseline (``summary_by_tone``,
+    :func:`tone_mdc`)."""
+    mdc = {k: mdc95([r["delta"][k] for r in calib]) for k in CONCERNS}
+    print(f"\nMDC, {label} (max of 95th pct |delta| and 1.96 RMS delta on {len(calib)} calibration "
           "no-change pairs, all tones):")
     for k in CONCERNS:
-        means = [r["baseline"][k] for r in calib_all]
+        means = [r["baseline"][k] for r in calib]
         print(f"  {k:13s} MDC {mdc[k]:.4f}   = {100 * mdc[k] / np.mean(means):.2f} % of mean {np.mean(means):.4f}")
     by_category: dict[str, dict] = {}
-    for cat in sorted({r.get("ita_category") for r in calib_all} - {None}):
-        rs = [r for r in calib_all if r.get("ita_category") == cat]
+    for cat in sorted({r.get("ita_category") for r in calib} - {None}):
+        rs = [r for r in calib if r.get("ita_category") == cat]
         if len(rs) >= MIN_TONE_PAIRS:
             by_category[cat] = {k: tone_mdc([r["delta"][k] for r in rs]) for k in CONCERNS}
         print(f"  baseline ITA° {cat:13s} {len(rs):3d} pairs: " + (", ".join(
             f"{k} {by_category[cat][k]:.4f}" for k in CONCERNS) if cat in by_category else "too few, nearest used"))
-    calibration = {"summary": mdc, "summary_by_tone": by_category}
+    return {"summary": mdc, "summary_by_tone": by_category}
+
+
+def mixed(r: dict) -> bool:
+    """A pair of the main design (JPEG quality drawn per photo), not an extra same-settings one."""
+    return r["case"].get("settings", "mixed") == "mixed"
+
+
+def report(results: list[dict], tones) -> dict:
+    """Print the tables; return the summaries' MDC calibration from the calib split:
+    pooled (``summary``) and per ITA° category of the baseline (``summary_by_tone``)
+    from pairs saved differently, and the same from pairs saved alike
+    (``same_settings``), which ``compare`` applies (``analyzer.compare.summary_mdc``)
+    and the tables use."""
+    from analyzer.compare import summary_mdc
+
+    by_tone = {t: [r for r in results if r["case"]["tone"] == t and mixed(r)] for t in tones}
+    calib = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
+    calibration = summary_calibration([r for r in calib if not r.get("same_settings")],
+                                      "photos saved differently")
+    alike = [r for r in calib if r.get("same_settings")]
+    if len(alike) >= MIN_SAME_PAIRS:
+        calibration["same_settings"] = {**summary_calibration(alike, "photos saved alike"),
+                                        "pairs": len(alike)}
+    calib_mixed = [r for r in calib if mixed(r)]
 
     def limit(r, k):  # the MDC compare applies to this pair
-        return summary_mdc(calibration, k, r.get("ita_category"))[0]
+        return summary_mdc(calibration, k, r.get("ita_category"), bool(r.get("same_settings")))[0]
     header = f"{'tone':13s}{'concern':13s}{'sign':>7s}{'detect':>8s}{'spearman':>9s}{'noise%':>8s}{'falarm':>8s}{'xtalk':>7s}"
     print("\nwhole-face summary deltas\n" + header)
     for tone, rs in by_tone.items():
@@ -262,7 +305,8 @@ def report(results: list[dict], tones) -> dict:
             xtalk = np.mean([abs(r["delta"][k]) > limit(r, k) for r in others]) if others else float("nan")
             print(f"{tone:13s}{k:13s}{100 * sign:6.0f}%{100 * detect:7.0f}%{rho:9.2f}{noise:7.2f}%"
                   f"{100 * falarm:7.0f}%{100 * xtalk:6.0f}%")
-    pooled = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "eval"]
+    same_settings_table(results, tones, limit)
+    pooled = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "eval" and mixed(r)]
     if pooled:
         print("\nfalse alarms pooled over tones (Clopper-Pearson 95 % interval; one tone's cell "
               "rests on a fifth of these pairs):")
@@ -273,7 +317,7 @@ def report(results: list[dict], tones) -> dict:
                   f"   ({100 * lo:.1f}–{100 * hi:.1f} %)")
     regional = [r for r in results if r["case"]["region"]]
     if regional:
-        metric_mdc = per_metric_mdc(calib_all)
+        metric_mdc = per_metric_mdc(calib_mixed)
         print("\nsingle-region changes: the changed region's summary metric has the injected sign "
               "and exceeds its MDC / the whole-face summary exceeds its MDC")
         for k in CONCERNS:
@@ -293,12 +337,38 @@ def report(results: list[dict], tones) -> dict:
     return calibration
 
 
+def same_settings_table(results: list[dict], tones, limit) -> None:
+    """Retake noise and false alarms of the no-change pairs saved alike (``--same-settings``)."""
+    same = [r for r in results if r["case"]["concern"] is None and not mixed(r)]
+    if not same:
+        return
+    print("\nno-change pairs saved alike (follow-up at the baseline's JPEG quality): retake noise "
+          "(95th pct |delta|, % of mean), the MDC compare applies (% of mean), false alarms")
+    print(f"{'tone':13s}" + "".join(f"{k:>26s}" for k in CONCERNS))
+    for tone in tones:
+        rs = [r for r in same if r["case"]["tone"] == tone]
+        if not rs:
+            continue
+        cells = []
+        for k in CONCERNS:
+            mean = np.mean([r["baseline"][k] for r in rs])
+            noise = 100 * np.percentile([abs(r["delta"][k]) for r in rs], 95) / mean
+            applied = 100 * np.median([limit(r, k) for r in rs]) / mean
+            evaluation = [r for r in rs if r["case"]["split"] == "eval"]
+            falarm = np.mean([abs(r["delta"][k]) > limit(r, k) for r in evaluation])
+            cells.append(f"{noise:6.2f}% {applied:6.2f}% {100 * falarm:5.0f}%")
+        print(f"{tone:13s}" + "".join(f"{c:>26s}" for c in cells))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tones", default="light,intermediate,tan,brown,dark")
     parser.add_argument("--nochange", type=int, default=8, help="no-change pairs per split and tone")
     parser.add_argument("--scale", type=float, default=6.0)
     parser.add_argument("--strength", type=float, default=0.7, help="retake variance strength")
+    parser.add_argument("--same-settings", type=int, default=0,
+                        help="extra no-change pairs per split and tone saved alike (the follow-up "
+                             "at the baseline's JPEG quality): their own MDC")
     parser.add_argument("--quick", action="store_true", help="fewer doses, no regional cases")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--write-mdc", action="store_true")
@@ -316,7 +386,7 @@ def main(argv=None) -> int:
         print(f"{len(results)} pairs from {args.from_json}")
     else:
         cases = build_cases(tones, args.nochange, regional=not args.quick, quick=args.quick,
-                            first_seed=1000 + args.seed_offset)
+                            first_seed=1000 + args.seed_offset, n_same=args.same_settings)
         print(f"{len(cases)} pairs, tones {tones}, scale {args.scale}, retake strength {args.strength}")
         with ProcessPoolExecutor(args.workers) as pool:
             results = list(pool.map(run_case, cases, [args.scale] * len(cases), [args.strength] * len(cases)))
@@ -333,8 +403,11 @@ def _command(args, calib) -> str:
     """The command that photographs this calibration's pairs (for a ``--from-json``
     re-derivation: the run that stored them, whose seeds are the defaults)."""
     if getattr(args, "from_json", None):
-        per_tone = len(calib) // max(1, len(args.tones.split(",")))
+        tones = max(1, len(args.tones.split(",")))
+        per_tone = sum(map(mixed, calib)) // tones
+        same = (len(calib) - sum(map(mixed, calib))) // tones
         return (f"benchmarks/accuracy.py --scale {args.scale:g} --nochange {per_tone} --write-mdc"
+                + (f" --same-settings {same}" if same else "")
                 + (f" --seed-offset {args.seed_offset}" if getattr(args, "seed_offset", 0) else ""))
     return "benchmarks/accuracy.py " + " ".join(
         a for a in sys.argv[1:] if a != "--json-out" and a != args.json_out)
@@ -349,16 +422,19 @@ def write_mdc(results, summary_calibration, args) -> None:
     calib = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
     calibration = {
         **summary_calibration,
-        "metrics": per_metric_mdc(calib),
+        "metrics": per_metric_mdc([r for r in calib if mixed(r)]),
         "provenance": {
             "algorithm_version": ALGORITHM_VERSION,
             "command": _command(args, calib),
             "from_json": bool(getattr(args, "from_json", None)),
             "pairs": len(calib), "tones": args.tones, "scale": args.scale,
+            "pairs_saved_alike": sum(bool(r.get("same_settings")) for r in calib),
             "px_per_mm": round(float(np.median([r["px_per_mm"] for r in calib])), 2),
             "retake_strength": args.strength,
             "statistic": "max(95th percentile of |delta|, 1.96 x RMS delta); per skin tone: "
-                         "max(80 % upper confidence bound of the 95th percentile, 1.96 x RMS delta)",
+                         "max(80 % upper confidence bound of the 95th percentile, 1.96 x RMS delta); "
+                         "pairs saved alike (same format, JPEG quality, colour resolution, camera) "
+                         "calibrated apart from pairs saved differently",
         },
     }
     kept = [c for c in read_calibrations(MDC_PATH) if c["provenance"].get("scale") != args.scale]

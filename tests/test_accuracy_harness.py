@@ -100,3 +100,35 @@ def test_tone_mdc_bounds_the_95th_percentile_of_few_pairs():
     assert accuracy.tone_mdc(steady) == pytest.approx(1.96 * 0.5)
     many = np.r_[np.zeros(190), np.linspace(0.1, 1.0, 10)]
     assert accuracy.tone_mdc(many) < many.max()  # with 200 pairs the bound is below the largest
+
+
+def test_pairs_saved_alike_are_calibrated_apart(capsys):
+    """Calibration pairs saved alike get their own MDC, those saved differently keep theirs;
+    the same-settings table reports the alike pairs against the MDC compare would apply."""
+    import accuracy
+
+    rng = np.random.default_rng(7)
+
+    def pair(split, settings, alike, spread):
+        d = rng.normal(0.0, spread)
+        return {"case": {"tone": "dark", "concern": None, "label": "none", "signed_dose": 0.0,
+                         "region": None, "split": split, "settings": settings},
+                "delta": {k: d for k in accuracy.CONCERNS}, "baseline": {k: 10.0 for k in accuracy.CONCERNS},
+                "ita_category": "dark", "same_settings": alike, "corner_err": 0.1, "align_ok": True,
+                "seconds": 1.0, "metric_deltas": {}, "px_per_mm": 4.1}
+
+    results = ([pair(s, "mixed", False, 1.0) for s in ("calib", "eval") for _ in range(50)]
+               + [pair(s, "same", True, 0.1) for s in ("calib", "eval") for _ in range(45)])
+    calibration = accuracy.report(results, ["dark"])
+    general, alike = calibration["summary"]["redness"], calibration["same_settings"]["summary"]["redness"]
+    assert 1.5 < general < 3.0 and 0.15 < alike < 0.3
+    assert calibration["same_settings"]["pairs"] == 45
+    printed = capsys.readouterr().out
+    assert "photos saved alike" in printed and "no-change pairs saved alike" in printed
+    row = next(line for line in printed.splitlines() if line.startswith("dark") and "%" in line
+               and line.count("%") == 9)
+    # the alike pairs' false alarms are judged against their own (tone) MDC: a few %, not 0 or 100
+    rates = [float(x.rstrip("%")) for x in row.split()[1:]][2::3]
+    assert all(r <= 15 for r in rates)
+    too_few = [r for r in results if r["case"]["settings"] == "mixed"]
+    assert "same_settings" not in accuracy.report(too_few, ["dark"])

@@ -181,6 +181,60 @@ def test_summary_mdc_follows_the_baselines_skin_tone():
     assert summary_mdc({"summary": {"texture": 1.0}}, "texture", "dark") == (1.0, "all tones")
 
 
+def test_photos_saved_alike_take_their_own_calibration():
+    """Pairs saved alike are judged against the same-settings MDC (per tone too, with its own
+    pooled floor); other pairs, and calibrations without one, against the general MDC."""
+    from analyzer.compare import summary_mdc
+
+    mdc = {"summary": {"redness": 1.0}, "summary_by_tone": {"dark": {"redness": 3.0}},
+           "same_settings": {"summary": {"redness": 0.4}, "summary_by_tone": {"dark": {"redness": 0.6},
+                                                                             "light": {"redness": 0.2}}}}
+    assert summary_mdc(mdc, "redness", "dark", same_settings=True) == (0.6, "dark, photos saved alike")
+    assert summary_mdc(mdc, "redness", "light", same_settings=True) == (0.4, "all tones, photos saved alike")
+    assert summary_mdc(mdc, "redness", "dark", same_settings=False) == (3.0, "dark")
+    general = {k: v for k, v in mdc.items() if k != "same_settings"}
+    assert summary_mdc(general, "redness", "dark", same_settings=True) == (3.0, "dark")
+
+
+def test_which_photos_count_as_saved_alike():
+    from analyzer.compare import same_capture_settings as alike
+
+    jpeg = {"format": "JPEG", "jpeg_quality": 92, "chroma_subsampling": "4:2:0", "camera": "Pixel 7"}
+    assert alike(jpeg, dict(jpeg))
+    assert not alike(jpeg, {**jpeg, "jpeg_quality": 91})
+    assert not alike(jpeg, {**jpeg, "chroma_subsampling": "4:4:4"})
+    assert not alike(jpeg, {**jpeg, "camera": "iPhone 13"})
+    assert not alike(jpeg, {**jpeg, "camera": None})                 # one camera unknown
+    assert not alike({**jpeg, "jpeg_quality": None}, {**jpeg, "jpeg_quality": None})   # tables unread
+    assert alike({"format": "PNG"}, {"format": "TIFF"})               # both lossless
+    assert not alike({"format": "PNG"}, jpeg)
+    assert not alike({"format": "array"}, {"format": "array"})       # pixels without a file
+
+
+def test_compare_judges_photos_saved_alike_by_their_own_mdc():
+    """Two visits of the demo course saved alike (JPEG 90, 4:2:0) take the same-settings MDC;
+    the follow-up re-saved at quality 80 takes the general one."""
+    import io
+
+    from analyzer.compare import compare_analysed
+    from analyzer.intake import load_photo
+    from analyzer.pipeline import analyse_pixels
+
+    base = load_photo(COURSE / "2026-03-02_baseline.jpg")
+    follow = load_photo(COURSE / "2026-04-13_week06.jpg")
+    buf = io.BytesIO()
+    Image.fromarray(follow.pixels).save(buf, "JPEG", quality=80)
+    resaved = load_photo(buf.getvalue())
+    a = analyse_pixels(base.pixels, base.info)
+    mdc = {"summary": {"texture": 9.0, "redness": 9.0, "pigmentation": 9.0},
+           "same_settings": {"summary": {"texture": 1.0, "redness": 1.0, "pigmentation": 1.0}}}
+    same, _ = compare_analysed(a, analyse_pixels(follow.pixels, follow.info), mdc=mdc)
+    other, _ = compare_analysed(a, analyse_pixels(resaved.pixels, resaved.info), mdc=mdc)
+    assert [same.delta[k]["mdc"] for k in ("texture", "redness")] == [1.0, 1.0]
+    assert same.delta["redness"]["mdc_tone"] == "all tones, photos saved alike"
+    assert [other.delta[k]["mdc"] for k in ("texture", "redness")] == [9.0, 9.0]
+
+
 def test_texture_change_with_a_pigment_change_the_same_way_is_cautioned():
     from analyzer.compare import pigment_in_texture_caution as caution
 
@@ -269,6 +323,11 @@ def test_compare_text_states_the_retake_noise_of_each_index():
     lines = format_comparison(result).splitlines()
     assert lines[1].endswith("-1 (-5.0 %), improved (retake noise ±0.531)")
     assert lines[2].endswith("n/a, not measured")
+    result["delta"]["texture"]["mdc_tone"] = "dark, photos saved alike"
+    assert format_comparison(result).splitlines()[1].endswith(
+        "(retake noise ±0.531 for dark skin, photos saved alike)")
+    result["delta"]["texture"]["mdc_tone"] = "all tones, photos saved alike"
+    assert format_comparison(result).splitlines()[1].endswith("(retake noise ±0.531, photos saved alike)")
 
 
 def test_photos_saved_differently_are_flagged():

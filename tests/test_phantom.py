@@ -101,3 +101,19 @@ def test_phantom_cli_writes_course(tmp_path):
     sidecar = json.loads(jpgs[1].with_suffix(".json").read_text())
     assert sidecar["visit"] == "day02" and sidecar["changes"][0]["kind"] == "redness"
     assert sidecar["phantom"]["tone_od"] == TONES["tan"]
+
+
+def test_photograph_file_is_what_intake_reads(face):
+    """The phantom's photo file: JPEG at the capture's quality (read back from its tables by
+    intake), PNG when lossless; its pixels are the photograph's."""
+    from analyzer.intake import load_photo
+    from analyzer.phantom import Capture, photograph, photograph_file
+
+    capture = Capture(jpeg_quality=87, noise=1.0)
+    data, sidecar = photograph_file(face, [], capture, seed=4)
+    photo = load_photo(data)
+    assert (photo.info.format, photo.info.jpeg_quality, photo.info.chroma_subsampling) == ("JPEG", 87, "4:2:0")
+    rgb, same_sidecar = photograph(face, [], capture, seed=4)
+    assert np.array_equal(photo.pixels, rgb) and sidecar == same_sidecar
+    lossless = load_photo(photograph_file(face, [], Capture(), seed=4)[0])
+    assert lossless.info.format == "PNG" and lossless.info.jpeg_quality is None
