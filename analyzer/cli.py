@@ -123,6 +123,8 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
 
 def format_comparison(result: dict) -> str:
     """Human-readable text of a comparison."""
+    from .compare import mdc_source
+
     al = result["alignment"]
     lines = [f"alignment: {'ok' if al['ok'] else 'NOT TRUSTED'} (residual {al['residual_px']} px, "
              f"NCC {al['ncc']})" + ("" if al["ok"] else f" — {al['reason']}")]
@@ -131,17 +133,11 @@ def format_comparison(result: dict) -> str:
         f = result["followup"]["summary"].get(key)
         value = "n/a" if d["value"] is None else f"{d['value']:+.4g}"
         rel = "" if d.get("relative") is None else f" ({100 * d['relative']:+.1f} %)"
-        mdc = "" if d.get("mdc") is None else f" (retake noise ±{d['mdc']:.3g}{_mdc_source(d)})"
+        source = "" if d.get("mdc_tone") in (None, "all tones") else f"; {mdc_source(d['mdc_tone'])}"
+        mdc = "" if d.get("mdc") is None else f" (retake noise ±{d['mdc']:.3g}{source})"
         lines.append(f"{key:13s} {b} -> {f}: {value}{rel}, {d['status']}{mdc}")
     lines += [f"note: {flag}" for flag in result["flags"]]
     return "\n".join(lines)
-
-
-def _mdc_source(delta: dict) -> str:
-    """Which calibration an MDC came from, when not the pooled one (``compare.summary_mdc``):
-    e.g. ``" for dark skin, photos saved alike"``."""
-    tone, _, alike = str(delta.get("mdc_tone") or "all tones").partition(", ")
-    return ("" if tone == "all tones" else f" for {tone} skin") + (f", {alike}" if alike else "")
 
 
 def register_compare(sub) -> None:

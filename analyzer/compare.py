@@ -565,6 +565,13 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None,
     return pooled, "all tones" + suffix
 
 
+def mdc_source(mdc_tone: str | None) -> str:
+    """Words for where an MDC came from (the ``mdc_tone`` of :func:`summary_mdc`), e.g.
+    ``"dark skin, photos saved alike"`` or ``"all skin tones"``."""
+    tone, _, alike = str(mdc_tone or "all tones").partition(", ")
+    return ("all skin tones" if tone == "all tones" else f"{tone} skin") + (f", {alike}" if alike else "")
+
+
 def course_mdc(resolutions) -> dict:
     """The calibration for a series of photos (``px_per_mm`` each, ``None`` when
     unknown): the one :func:`load_mdc` gives their lowest resolution, as

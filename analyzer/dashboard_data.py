@@ -477,7 +477,11 @@ def plain_summary(comparison_result: dict, since: str = "your first visit") -> l
 
 
 def change_table(comparison_result: dict) -> list[dict]:
-    """Rows ``{metric, baseline, follow-up, change, relative %, status}`` of the summary."""
+    """Rows ``{metric, baseline, follow-up, change, relative %, noise (MDC), noise measured on,
+    status}`` of the summary; "noise measured on" says which calibration the MDC came from
+    (skin tone, photos saved alike: ``compare.summary_mdc``)."""
+    from .compare import mdc_source
+
     rows = []
     for key in SUMMARY_KEYS:
         d = (comparison_result.get("delta") or {}).get(key) or {}
@@ -487,7 +491,9 @@ def change_table(comparison_result: dict) -> list[dict]:
         rows.append({"metric": METRIC_LABELS[key], "baseline": b, "follow-up": f,
                      "change": d.get("value"),
                      "relative %": None if rel is None else round(100 * rel, 1),
-                     "noise (MDC)": d.get("mdc"), "status": d.get("status")})
+                     "noise (MDC)": d.get("mdc"),
+                     "noise measured on": mdc_source(d["mdc_tone"]) if d.get("mdc_tone") else None,
+                     "status": d.get("status")})
     return rows
 
 

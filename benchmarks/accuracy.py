@@ -358,6 +358,11 @@ def same_settings_table(results: list[dict], tones, limit) -> None:
             falarm = np.mean([abs(r["delta"][k]) > limit(r, k) for r in evaluation])
             cells.append(f"{noise:6.2f}% {applied:6.2f}% {100 * falarm:5.0f}%")
         print(f"{tone:13s}" + "".join(f"{c:>26s}" for c in cells))
+    evaluation = [r for r in same if r["case"]["split"] == "eval"]
+    if evaluation:
+        print("  false alarms pooled over tones: " + ", ".join(
+            f"{k} {sum(abs(r['delta'][k]) > limit(r, k) for r in evaluation)}/{len(evaluation)}"
+            for k in CONCERNS))
 
 
 def main(argv=None) -> int:

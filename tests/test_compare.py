@@ -325,9 +325,10 @@ def test_compare_text_states_the_retake_noise_of_each_index():
     assert lines[2].endswith("n/a, not measured")
     result["delta"]["texture"]["mdc_tone"] = "dark, photos saved alike"
     assert format_comparison(result).splitlines()[1].endswith(
-        "(retake noise ±0.531 for dark skin, photos saved alike)")
+        "(retake noise ±0.531; dark skin, photos saved alike)")
     result["delta"]["texture"]["mdc_tone"] = "all tones, photos saved alike"
-    assert format_comparison(result).splitlines()[1].endswith("(retake noise ±0.531, photos saved alike)")
+    assert format_comparison(result).splitlines()[1].endswith(
+        "(retake noise ±0.531; all skin tones, photos saved alike)")
 
 
 def test_photos_saved_differently_are_flagged():
