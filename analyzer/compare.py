@@ -544,25 +544,34 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None,
     bound of its 95th percentile (``benchmarks/accuracy.py:tone_mdc``).
     Two photos saved alike (``same_settings``, :func:`same_capture_settings`)
     take the calibration of such pairs, ``mdc["same_settings"]`` (built the
-    same way), when there is one.
+    same way), where it is the smaller: saving alike removes a source of
+    retake noise and cannot add one, so a larger same-settings MDC (from
+    fewer pairs: 20–25 per tone) is sampling error, not noise.
     Returns the MDC and where it came from (the category, or ``"all tones"``,
     with ", photos saved alike" for the same-settings calibration).
     """
+    general = _calibrated_mdc(mdc, key, ita_category)
+    if same_settings and mdc.get("same_settings"):
+        alike = _calibrated_mdc(mdc["same_settings"], key, ita_category)
+        if alike[0] is not None and (general[0] is None or alike[0] < general[0]):
+            return alike[0], alike[1] + ", photos saved alike"
+    return general
+
+
+def _calibrated_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | None, str]:
+    """:func:`summary_mdc` of one calibration: the tone's own MDC where above the pooled one."""
     from .colour import ITA_CATEGORIES
 
-    alike = same_settings and bool(mdc.get("same_settings"))
-    source = mdc["same_settings"] if alike else mdc
-    suffix = ", photos saved alike" if alike else ""
-    pooled = source.get("summary", {}).get(key)
+    pooled = mdc.get("summary", {}).get(key)
     order = [name for _, name in ITA_CATEGORIES]
-    by_tone = {c: v[key] for c, v in (source.get("summary_by_tone") or {}).items()
+    by_tone = {c: v[key] for c, v in (mdc.get("summary_by_tone") or {}).items()
                if c in order and v.get(key) is not None}
     if ita_category in order and by_tone:
         here = order.index(ita_category)
         nearest = min(by_tone, key=lambda c: (abs(order.index(c) - here), order.index(c)))
         if pooled is None or by_tone[nearest] > pooled:
-            return by_tone[nearest], nearest + suffix
-    return pooled, "all tones" + suffix
+            return by_tone[nearest], nearest
+    return pooled, "all tones"
 
 
 def mdc_source(mdc_tone: str | None) -> str:

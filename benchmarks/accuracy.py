@@ -266,15 +266,14 @@ def mixed(r: dict) -> bool:
 def report(results: list[dict], tones) -> dict:
     """Print the tables; return the summaries' MDC calibration from the calib split:
     pooled (``summary``) and per ITA° category of the baseline (``summary_by_tone``)
-    from pairs saved differently, and the same from pairs saved alike
-    (``same_settings``), which ``compare`` applies (``analyzer.compare.summary_mdc``)
-    and the tables use."""
+    from the main design's pairs (JPEG quality drawn per photo, a few of them alike
+    by chance), and the same from every pair saved alike (``same_settings``), which
+    ``compare`` applies (``analyzer.compare.summary_mdc``) and the tables use."""
     from analyzer.compare import summary_mdc
 
     by_tone = {t: [r for r in results if r["case"]["tone"] == t and mixed(r)] for t in tones}
     calib = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
-    calibration = summary_calibration([r for r in calib if not r.get("same_settings")],
-                                      "photos saved differently")
+    calibration = summary_calibration([r for r in calib if mixed(r)], "JPEG quality drawn per photo")
     alike = [r for r in calib if r.get("same_settings")]
     if len(alike) >= MIN_SAME_PAIRS:
         calibration["same_settings"] = {**summary_calibration(alike, "photos saved alike"),
@@ -439,7 +438,7 @@ def write_mdc(results, summary_calibration, args) -> None:
             "statistic": "max(95th percentile of |delta|, 1.96 x RMS delta); per skin tone: "
                          "max(80 % upper confidence bound of the 95th percentile, 1.96 x RMS delta); "
                          "pairs saved alike (same format, JPEG quality, colour resolution, camera) "
-                         "calibrated apart from pairs saved differently",
+                         "also calibrated on their own (same_settings), used where smaller",
         },
     }
     kept = [c for c in read_calibrations(MDC_PATH) if c["provenance"].get("scale") != args.scale]

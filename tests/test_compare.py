@@ -183,15 +183,17 @@ def test_summary_mdc_follows_the_baselines_skin_tone():
 
 def test_photos_saved_alike_take_their_own_calibration():
     """Pairs saved alike are judged against the same-settings MDC (per tone too, with its own
-    pooled floor); other pairs, and calibrations without one, against the general MDC."""
+    pooled floor) where it is smaller; other pairs, and calibrations without one, against
+    the general MDC."""
     from analyzer.compare import summary_mdc
 
-    mdc = {"summary": {"redness": 1.0}, "summary_by_tone": {"dark": {"redness": 3.0}},
-           "same_settings": {"summary": {"redness": 0.4}, "summary_by_tone": {"dark": {"redness": 0.6},
-                                                                             "light": {"redness": 0.2}}}}
+    mdc = {"summary": {"redness": 1.0, "texture": 1.0}, "summary_by_tone": {"dark": {"redness": 3.0}},
+           "same_settings": {"summary": {"redness": 0.4, "texture": 1.2},
+                             "summary_by_tone": {"dark": {"redness": 0.6}, "light": {"redness": 0.2}}}}
     assert summary_mdc(mdc, "redness", "dark", same_settings=True) == (0.6, "dark, photos saved alike")
     assert summary_mdc(mdc, "redness", "light", same_settings=True) == (0.4, "all tones, photos saved alike")
     assert summary_mdc(mdc, "redness", "dark", same_settings=False) == (3.0, "dark")
+    assert summary_mdc(mdc, "texture", "dark", same_settings=True) == (1.0, "all tones")  # larger: sampling
     general = {k: v for k, v in mdc.items() if k != "same_settings"}
     assert summary_mdc(general, "redness", "dark", same_settings=True) == (3.0, "dark")
 

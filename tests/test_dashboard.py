@@ -208,6 +208,8 @@ def test_compare_page_shows_day02_redness(demo):
     # day02: procedure redness (phantom dose 0.3 OD diffuse + patches).
     assert table.loc["Redness", "relative %"] > 30
     assert table.loc["Redness", "change"] > 0.05
+    # both demo photos are JPEG 90 4:2:0 from one camera: judged by the noise of photos saved alike
+    assert table.loc["Redness", "noise measured on"].endswith("photos saved alike")
     shown = texts(at)
     assert "redness is expected after the procedure" in shown
     assert "Redness" in shown
