@@ -43,8 +43,9 @@ def read_calibrations(path: Path = MDC_PATH) -> list[dict]:
     """The MDC calibrations stored in ``path`` (none when it does not exist), as stored.
 
     Each is ``{"summary": {key: mdc}, "summary_by_tone": {ita_category: {key: mdc}},
-    "same_settings": {"summary": ..., "summary_by_tone": ..., "pairs": n} (photos saved
-    alike, :func:`summary_mdc`), "metrics": {"name@region": mdc}, "provenance": {...,
+    "same_settings": {"summary": ..., "summary_by_tone": ..., "metrics": ..., "pairs": n}
+    (photos saved alike, :func:`summary_mdc`, :func:`metric_mdc`), "metrics":
+    {"name@region": mdc}, "provenance": {...,
     "px_per_mm": ...}}``,
     measured by ``benchmarks/accuracy.py --write-mdc`` at one phantom scale; a
     file with a single calibration (older format) reads as a list of one.
@@ -558,6 +559,14 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None,
     return general
 
 
+def metric_mdc(mdc: dict, key: str, same_settings: bool = False) -> float | None:
+    """The MDC of one metric in one region (``key``: ``"name@region"``): the general
+    one, or that of photos saved alike where it is smaller (as :func:`summary_mdc`)."""
+    general = mdc.get("metrics", {}).get(key)
+    alike = (mdc.get("same_settings") or {}).get("metrics", {}).get(key) if same_settings else None
+    return alike if alike is not None and (general is None or alike < general) else general
+
+
 def _calibrated_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | None, str]:
     """:func:`summary_mdc` of one calibration: the tone's own MDC where above the pooled one."""
     from .colour import ITA_CATEGORIES
@@ -661,7 +670,7 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
             continue
         bv, fv = bm.get("value"), fm.get("value")
         value = None if bv is None or fv is None else float(fv - bv)
-        significant, status = classify(value, mdc.get("metrics", {}).get(key),
+        significant, status = classify(value, metric_mdc(mdc, key, alike),
                                        more_is(str(bm.get("direction", ""))))
         per_region.setdefault(bm["region"], {})[bm["name"]] = {
             "baseline": bv, "followup": fv, "delta": value, "unit": bm.get("unit"),

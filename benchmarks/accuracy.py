@@ -264,21 +264,23 @@ def mixed(r: dict) -> bool:
 
 
 def report(results: list[dict], tones) -> dict:
-    """Print the tables; return the summaries' MDC calibration from the calib split:
+    """Print the tables; return the MDC calibration from the calib split: of the summaries,
     pooled (``summary``) and per ITA° category of the baseline (``summary_by_tone``)
     from the main design's pairs (JPEG quality drawn per photo, a few of them alike
-    by chance), and the same from every pair saved alike (``same_settings``), which
-    ``compare`` applies (``analyzer.compare.summary_mdc``) and the tables use."""
-    from analyzer.compare import summary_mdc
+    by chance), and per metric and region (``metrics``); the same from every pair
+    saved alike (``same_settings``).  ``compare`` applies it
+    (``analyzer.compare.summary_mdc``, ``metric_mdc``) and so do the tables."""
+    from analyzer.compare import metric_mdc, summary_mdc
 
     by_tone = {t: [r for r in results if r["case"]["tone"] == t and mixed(r)] for t in tones}
     calib = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
-    calibration = summary_calibration([r for r in calib if mixed(r)], "JPEG quality drawn per photo")
+    calib_mixed = [r for r in calib if mixed(r)]
+    calibration = {**summary_calibration(calib_mixed, "JPEG quality drawn per photo"),
+                   "metrics": per_metric_mdc(calib_mixed)}
     alike = [r for r in calib if r.get("same_settings")]
     if len(alike) >= MIN_SAME_PAIRS:
         calibration["same_settings"] = {**summary_calibration(alike, "photos saved alike"),
-                                        "pairs": len(alike)}
-    calib_mixed = [r for r in calib if mixed(r)]
+                                        "metrics": per_metric_mdc(alike), "pairs": len(alike)}
 
     def limit(r, k):  # the MDC compare applies to this pair
         return summary_mdc(calibration, k, r.get("ita_category"), bool(r.get("same_settings")))[0]
@@ -316,14 +318,14 @@ def report(results: list[dict], tones) -> dict:
                   f"   ({100 * lo:.1f}–{100 * hi:.1f} %)")
     regional = [r for r in results if r["case"]["region"]]
     if regional:
-        metric_mdc = per_metric_mdc(calib_mixed)
         print("\nsingle-region changes: the changed region's summary metric has the injected sign "
               "and exceeds its MDC / the whole-face summary exceeds its MDC")
         for k in CONCERNS:
             rs = [r for r in regional if r["case"]["concern"] == k]
             key_of = lambda r: regional_key(k, r["case"]["region"], r["metric_deltas"])  # noqa: E731
             hit = [np.sign(r["metric_deltas"].get(key_of(r)) or 0) == np.sign(r["case"]["signed_dose"])
-                   and abs(r["metric_deltas"].get(key_of(r)) or 0) > metric_mdc.get(key_of(r), np.inf)
+                   and abs(r["metric_deltas"].get(key_of(r)) or 0)
+                   > (metric_mdc(calibration, key_of(r), bool(r.get("same_settings"))) or np.inf)
                    for r in rs if r["case"]["label"] in ("medium", "high")]
             whole = [abs(r["delta"][k]) > limit(r, k) for r in rs]
             print(f"  {k:13s} regional detected {100 * np.mean(hit):5.0f} %   whole-face flagged "
@@ -417,7 +419,7 @@ def _command(args, calib) -> str:
         a for a in sys.argv[1:] if a != "--json-out" and a != args.json_out)
 
 
-def write_mdc(results, summary_calibration, args) -> None:
+def write_mdc(results, calibration, args) -> None:
     """Store this run's calibration in ``analyzer/data/mdc.json``, replacing the one
     measured at the same phantom scale and keeping the others (one per resolution)."""
     from analyzer.compare import MDC_PATH, read_calibrations
@@ -425,8 +427,7 @@ def write_mdc(results, summary_calibration, args) -> None:
 
     calib = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
     calibration = {
-        **summary_calibration,
-        "metrics": per_metric_mdc([r for r in calib if mixed(r)]),
+        **calibration,
         "provenance": {
             "algorithm_version": ALGORITHM_VERSION,
             "command": _command(args, calib),

@@ -51,7 +51,9 @@ def test_write_mdc_keeps_one_calibration_per_scale(tmp_path, monkeypatch):
         results = [{"case": {"concern": None, "split": "calib"}, "px_per_mm": px_per_mm,
                     "metric_deltas": {"texture_index@whole_face": 0.1 * i}} for i in range(5)]
         args = SimpleNamespace(tones="light", scale=scale, strength=0.7, json_out=None)
-        accuracy.write_mdc(results, {"summary": {"texture": texture}, "summary_by_tone": {}}, args)
+        calibration = {"summary": {"texture": texture}, "summary_by_tone": {},
+                       "metrics": accuracy.per_metric_mdc(results)}
+        accuracy.write_mdc(results, calibration, args)
 
     run(12.0, 8.2, 0.4)
     run(6.0, 4.1, 0.9)
@@ -122,7 +124,7 @@ def test_pairs_saved_alike_are_calibrated_apart(capsys):
     calibration = accuracy.report(results, ["dark"])
     general, alike = calibration["summary"]["redness"], calibration["same_settings"]["summary"]["redness"]
     assert 1.5 < general < 3.0 and 0.15 < alike < 0.3
-    assert calibration["same_settings"]["pairs"] == 45
+    assert calibration["same_settings"]["pairs"] == 45 and "metrics" in calibration["same_settings"]
     printed = capsys.readouterr().out
     assert "photos saved alike" in printed and "no-change pairs saved alike" in printed
     row = next(line for line in printed.splitlines() if line.startswith("dark") and "%" in line

@@ -198,6 +198,18 @@ def test_photos_saved_alike_take_their_own_calibration():
     assert summary_mdc(general, "redness", "dark", same_settings=True) == (3.0, "dark")
 
 
+def test_region_metrics_of_photos_saved_alike_take_the_smaller_mdc():
+    from analyzer.compare import metric_mdc
+
+    mdc = {"metrics": {"hemoglobin_density@left_cheek": 0.008, "texture_index@forehead": 0.6},
+           "same_settings": {"metrics": {"hemoglobin_density@left_cheek": 0.004,
+                                         "texture_index@forehead": 0.7}}}
+    assert metric_mdc(mdc, "hemoglobin_density@left_cheek", same_settings=True) == 0.004
+    assert metric_mdc(mdc, "hemoglobin_density@left_cheek") == 0.008
+    assert metric_mdc(mdc, "texture_index@forehead", same_settings=True) == 0.6
+    assert metric_mdc({}, "texture_index@forehead", same_settings=True) is None
+
+
 def test_which_photos_count_as_saved_alike():
     from analyzer.compare import same_capture_settings as alike
 
