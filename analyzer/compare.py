@@ -590,6 +590,25 @@ def mdc_source(mdc_tone: str | None) -> str:
     return ("all skin tones" if tone == "all tones" else f"{tone} skin") + (f", {alike}" if alike else "")
 
 
+def course_footing(photos) -> tuple[str | None, bool]:
+    """What, besides resolution, sets the MDC of a course's noise band: the baseline's
+    skin tone (ITA° category) and whether every later photo was saved like it
+    (:func:`same_capture_settings`), from the photos' stored analyses (baseline first).
+
+    With these, :func:`summary_mdc` / :func:`metric_mdc` give the band the
+    threshold ``compare`` applied to the course's pairs, so a chart point leaves
+    the band when its comparison found a detectable change (a course whose
+    photos were saved in more than one way shows the general MDC).
+    """
+    results = [(p.latest_analysis.result or {}) if p.latest_analysis is not None else {} for p in photos]
+    if not results:
+        return None, False
+    tone = (results[0].get("summary") or {}).get("ita_category")
+    base = results[0].get("capture") or {}
+    alike = len(results) > 1 and all(same_capture_settings(base, r.get("capture") or {}) for r in results[1:])
+    return tone, alike
+
+
 def course_mdc(resolutions) -> dict:
     """The calibration for a series of photos (``px_per_mm`` each, ``None`` when
     unknown): the one :func:`load_mdc` gives their lowest resolution, as

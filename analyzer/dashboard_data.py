@@ -215,8 +215,9 @@ def _metric_value(result: dict | None, name: str, region: str) -> float | None:
 
 
 def progress_rows(timeline, region: str = "whole_face", comparisons=()) -> list[dict]:
-    """Long-form rows ``{date, visit_id, metric, key, value, unit, basis, px_per_mm}``
-    for progress charts.
+    """Long-form rows ``{date, visit_id, metric, key, value, unit, basis, px_per_mm,
+    ita_category, saved_alike}`` for progress charts (the last two: the course's
+    :func:`analyzer.compare.course_footing`, for its noise band).
 
     Whole face: the summary indices.  Another region: the per-region metric
     behind each index (:data:`REGION_METRICS`).  The first visit's value is
@@ -233,7 +234,7 @@ def progress_rows(timeline, region: str = "whole_face", comparisons=()) -> list[
         The patient's stored comparisons (``Gateway.comparisons``); without
         them every point is the photo's own value.
     """
-    from .compare import charted_series
+    from .compare import charted_series, course_footing
     from .metrics import REGISTRY
 
     def own_value(photo, key):
@@ -248,9 +249,10 @@ def progress_rows(timeline, region: str = "whole_face", comparisons=()) -> list[
         return (_summary(photo).get("units") or {}).get(key, "")
 
     series = [(v, p) for v in timeline if (p := frontal_photo(v)) is not None]
+    tone, alike = course_footing([p for _, p in series])
     return [{"date": v.visit_date.isoformat(), "visit_id": v.id, "metric": METRIC_LABELS[key], "key": key,
              "value": value, "unit": unit(photo, key), "basis": basis,
-             "px_per_mm": _summary(photo).get("px_per_mm")}
+             "px_per_mm": _summary(photo).get("px_per_mm"), "ita_category": tone, "saved_alike": alike}
             for v, photo, key, value, basis in charted_series(series, comparisons, own_value,
                                                               region=region, metric_of=REGION_METRICS)]
 
@@ -268,8 +270,11 @@ def treatment_rows(timeline) -> list[dict]:
 def noise_bands(rows: list[dict], region: str = "whole_face", mdc: dict | None = None) -> list[dict]:
     """Per metric: baseline value ± its MDC (``{metric, low, high, mdc}``);
     metrics without a calibrated MDC are left out.  Without ``mdc``: the
-    calibration for the rows' photo resolutions (``compare.course_mdc``)."""
-    from .compare import course_mdc
+    calibration for the rows' photo resolutions (``compare.course_mdc``).
+    The MDC is the one ``compare`` applies to the course's pairs: of the
+    baseline's skin tone, and of photos saved alike when all were (the rows'
+    ``ita_category`` and ``saved_alike``)."""
+    from .compare import course_mdc, metric_mdc, summary_mdc
 
     mdc = course_mdc(r.get("px_per_mm") for r in rows) if mdc is None else mdc
     out = []
@@ -277,10 +282,11 @@ def noise_bands(rows: list[dict], region: str = "whole_face", mdc: dict | None =
         series = [r for r in rows if r["key"] == key]
         if not series:
             continue
+        alike = all(r.get("saved_alike") for r in series)
         if region == "whole_face":
-            limit = (mdc.get("summary") or {}).get(key)
+            limit = summary_mdc(mdc, key, series[0].get("ita_category"), alike)[0]
         else:
-            limit = (mdc.get("metrics") or {}).get(f"{REGION_METRICS[key]}@{region}")
+            limit = metric_mdc(mdc, f"{REGION_METRICS[key]}@{region}", alike)
         if limit is None:
             continue
         base = series[0]["value"]

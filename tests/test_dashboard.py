@@ -341,6 +341,8 @@ def test_progress_rows_chart_the_compared_change(demo):
     compared = dd.progress_rows(timeline, comparisons=comparisons)
     own = dd.progress_rows(timeline)
     assert len(compared) == len(own) >= 6
+    # the demo photos are all JPEG 90, 4:2:0: the course's noise band is that of photos saved alike
+    assert all(r["saved_alike"] for r in compared) and compared[0]["ita_category"]
     first = compared[:3]
     assert [r["basis"] for r in first] == ["first visit"] * 3
     base = {r["key"]: r["value"] for r in first}
@@ -382,3 +384,23 @@ def test_noise_band_follows_the_photos_resolution():
     assert (band["mdc"], band["low"], band["high"]) == (sharp, 20.0 - sharp, 20.0 + sharp)
     assert dd.noise_bands(rows(8.5, 4.1))[0]["mdc"] == small      # one small photo: its noise
     assert dd.noise_bands(rows(None, None))[0]["mdc"] == small    # unknown: the conservative one
+
+
+def test_noise_band_is_the_mdc_compare_applies():
+    """The band is the MDC compare judged the course's pairs by: the baseline's skin
+    tone's where larger, and that of photos saved alike when every photo was."""
+    from analyzer.compare import load_mdc, summary_mdc
+
+    mdc = load_mdc(px_per_mm=8.5)
+
+    def rows(tone, alike):
+        return [{"key": "redness", "value": 0.3, "px_per_mm": 8.5, "ita_category": tone,
+                 "saved_alike": alike} for _ in range(2)]
+
+    dark = dd.noise_bands(rows("dark", False))[0]["mdc"]
+    assert dark == summary_mdc(mdc, "redness", "dark")[0] > 1.5 * mdc["summary"]["redness"]
+    alike = dd.noise_bands(rows("dark", True))[0]["mdc"]
+    assert alike == summary_mdc(mdc, "redness", "dark", same_settings=True)[0] < dark / 2
+    mixed = rows("dark", True)
+    mixed[1]["saved_alike"] = False
+    assert dd.noise_bands(mixed)[0]["mdc"] == dark

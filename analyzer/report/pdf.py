@@ -409,14 +409,16 @@ def _change_page(pdf: _PDF, course: Course) -> None:
 
 
 def _charts(pdf: _PDF, course: Course, mdc: dict) -> None:
+    from ..compare import course_footing, summary_mdc
     from .charts import progress_png, summary_series, summary_units
 
     series = summary_series(course)
     if sum(len(v) for v in series.values()) == 0:
         return
+    tone, alike = course_footing([p for _, p in course.series()])
     png = progress_png(series, summary_units(course),
                        [v.visit_date for v in course.visits if v.procedure],
-                       (mdc.get("summary") or {}))
+                       {k: summary_mdc(mdc, k, tone, alike)[0] for k in SUMMARY_KEYS})
     width = min(pdf.doc.epw, 150)
     pdf.h2("Progress charts", keep_mm=20 + width * _png_aspect(png))
     pdf.image_png(png, width=width)
