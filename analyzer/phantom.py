@@ -488,12 +488,16 @@ def demo_course() -> list[Visit]:
 
 
 def write_series(out_dir: Path, face: PhantomFace, visits: list[Visit], seed: int,
-                 capture_strength: float = 0.5, start_date: str = "2026-03-02") -> list[Path]:
+                 capture_strength: float = 0.5, start_date: str = "2026-03-02",
+                 jpeg_quality: int = 90) -> list[Path]:
     """Photograph each visit with random capture variance; write JPEG + JSON sidecar.
 
-    The baseline visit is photographed with its own variance too.  Files are
-    ``<YYYY-MM-DD>_<visit>.jpg`` and ``.json``.
+    The baseline visit is photographed with its own variance too; every visit
+    is saved once, at ``jpeg_quality`` (one camera at one setting, so the
+    photos are saved alike: ``analyzer.compare.same_capture_settings``).
+    Files are ``<YYYY-MM-DD>_<visit>.jpg`` and ``.json``.
     """
+    from dataclasses import replace
     from datetime import date, timedelta
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -501,12 +505,12 @@ def write_series(out_dir: Path, face: PhantomFace, visits: list[Visit], seed: in
     written = []
     start = date.fromisoformat(start_date)
     for i, visit in enumerate(visits):
-        capture = Capture.random(rng, capture_strength)
-        rgb, sidecar = photograph(face, visit.changes, capture, seed=seed * 100 + i)
+        capture = replace(Capture.random(rng, capture_strength), jpeg_quality=jpeg_quality)
+        data, sidecar = photograph_file(face, visit.changes, capture, seed=seed * 100 + i)
         day = (start + timedelta(days=visit.day)).isoformat()
         sidecar.update({"visit": visit.name, "date": day, "note": visit.note})
         stem = out_dir / f"{day}_{visit.name}"
-        Image.fromarray(rgb).save(stem.with_suffix(".jpg"), "JPEG", quality=90)
+        stem.with_suffix(".jpg").write_bytes(data)
         stem.with_suffix(".json").write_text(json.dumps(sidecar, indent=1))
         written.append(stem.with_suffix(".jpg"))
     return written
