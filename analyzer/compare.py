@@ -43,10 +43,9 @@ def read_calibrations(path: Path = MDC_PATH) -> list[dict]:
     """The MDC calibrations stored in ``path`` (none when it does not exist), as stored.
 
     Each is ``{"summary": {key: mdc}, "summary_by_tone": {ita_category: {key: mdc}},
-    "same_settings": {"summary": ..., "summary_by_tone": ..., "metrics": ..., "pairs": n}
-    (photos saved alike, :func:`summary_mdc`, :func:`metric_mdc`), "metrics":
-    {"name@region": mdc}, "provenance": {...,
-    "px_per_mm": ...}}``,
+    "metrics": {"name@region": mdc}, "same_settings": {the same three, "pairs": n},
+    "provenance": {..., "px_per_mm": ...}}`` (``same_settings``: photos saved alike,
+    :func:`summary_mdc`, :func:`metric_mdc`),
     measured by ``benchmarks/accuracy.py --write-mdc`` at one phantom scale; a
     file with a single calibration (older format) reads as a list of one.
     """
@@ -358,6 +357,12 @@ JPEG_QUALITY_TOLERANCE = 5    # JPEG qualities further apart than this are flagg
 LOSSLESS_FORMATS = {"PNG", "TIFF", "BMP"}
 
 
+def _file_kind(capture: dict) -> str:
+    """``"lossless"`` for PNG, TIFF or BMP, else the format (``""`` when unknown)."""
+    fmt = str(capture.get("format") or "")
+    return "lossless" if fmt in LOSSLESS_FORMATS else fmt
+
+
 def compression_difference(baseline_capture: dict, followup_capture: dict) -> str | None:
     """A flag when the two photos were saved differently, else ``None``.
 
@@ -373,11 +378,7 @@ def compression_difference(baseline_capture: dict, followup_capture: dict) -> st
         ``CaptureInfo.to_dict()`` of each photo (``format``, ``jpeg_quality``,
         ``chroma_subsampling``); unknown values are not compared.
     """
-    def kind(capture):
-        fmt = str(capture.get("format") or "")
-        return "lossless" if fmt in LOSSLESS_FORMATS else fmt
-
-    fb, ff = kind(baseline_capture), kind(followup_capture)
+    fb, ff = _file_kind(baseline_capture), _file_kind(followup_capture)
     if not fb or not ff or "array" in (fb, ff):
         return None
     parts = []
@@ -408,11 +409,7 @@ def same_capture_settings(baseline_capture: dict, followup_capture: dict) -> boo
     (``mdc["same_settings"]``, :func:`summary_mdc`).  Pixels without a file
     (``format`` ``"array"``) are never alike.
     """
-    def kind(capture):
-        fmt = str(capture.get("format") or "")
-        return "lossless" if fmt in LOSSLESS_FORMATS else fmt
-
-    kb, kf = kind(baseline_capture), kind(followup_capture)
+    kb, kf = _file_kind(baseline_capture), _file_kind(followup_capture)
     if not kb or kb != kf or kb == "array" or baseline_capture.get("camera") != followup_capture.get("camera"):
         return False
     if kb == "lossless":
