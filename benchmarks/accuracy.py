@@ -1,7 +1,8 @@
 """Accuracy harness: metrics and alignment against the skin phantom's known truth.
 
 For every skin tone it photographs phantom pairs (baseline, follow-up) with
-independent retake variance, runs the same ``compare`` the CLI runs, and
+independent retake variance, as files (JPEG at a quality drawn per photo),
+reads them through intake and runs the same ``compare`` the CLI runs, and
 prints per concern (texture, redness, pigmentation) and tone:
 
 - sign agreement of the summary delta with the injected change,
@@ -13,7 +14,10 @@ prints per concern (texture, redness, pigmentation) and tone:
   skin tone, from the calibration no-change pairs),
 - false-alarm rate on *other* no-change pairs (not the ones that set the MDC),
 - crosstalk: a concern flagged although only another concern was changed,
-- alignment corner error against the sidecar transform.
+- alignment corner error against the sidecar transform;
+- with ``--same-settings N``: N more no-change pairs per split and tone whose follow-up
+  is saved like the baseline, their retake noise, MDC (``same_settings`` in the
+  calibration) and false alarms.
 
 Run: ``.venv/bin/python benchmarks/accuracy.py [--quick] [--tones light,dark] [--write-mdc]``.
 ``--write-mdc`` stores the calibration (with provenance) in ``analyzer/data/mdc.json``,
