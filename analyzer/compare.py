@@ -401,7 +401,9 @@ def same_capture_settings(baseline_capture: dict, followup_capture: dict) -> boo
     """Whether the two photos were saved alike, so the tighter same-settings MDC applies.
 
     Alike: both lossless, or both JPEG with the same quality and colour
-    resolution; and not from two different (or one unknown) cameras.  On
+    resolution (and the same quantisation tables where both fingerprints are
+    known: results stored before they were read lack them); and not from two
+    different (or one unknown) cameras.  On
     the phantom a JPEG quality that differs between visits is what most of
     dark skin's redness retake noise follows (RMS 1.3 % of the mean with
     qualities 85–95 drawn per photo, 0.5 % with the same quality; 12 pairs
@@ -415,8 +417,9 @@ def same_capture_settings(baseline_capture: dict, followup_capture: dict) -> boo
     if kb == "lossless":
         return True
     keys = ("jpeg_quality", "chroma_subsampling")
-    return all(baseline_capture.get(k) is not None and baseline_capture.get(k) == followup_capture.get(k)
-               for k in keys)
+    tables = baseline_capture.get("jpeg_tables"), followup_capture.get("jpeg_tables")
+    return (all(baseline_capture.get(k) is not None and baseline_capture.get(k) == followup_capture.get(k)
+                for k in keys) and (None in tables or tables[0] == tables[1]))
 
 
 def camera_difference(baseline_capture: dict, followup_capture: dict) -> str | None:

@@ -108,6 +108,7 @@ class CaptureInfo:
     source_mode: str
     jpeg_quality: int | None = None         # IJG-equivalent quality of the luminance table (JPEG only)
     chroma_subsampling: str | None = None   # "4:4:4", "4:2:2" or "4:2:0" (JPEG only)
+    jpeg_tables: str | None = None          # fingerprint of all quantisation tables (JPEG only)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,23 +126,30 @@ _IJG_TABLES = np.clip(np.floor((_STD_LUMA[None, :] * np.where(
 _SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 
 
-def jpeg_settings(img: Image.Image) -> tuple[int | None, str | None]:
-    """``(quality, chroma subsampling)`` a JPEG was saved with, from its headers.
+def jpeg_settings(img: Image.Image) -> tuple[int | None, str | None, str | None]:
+    """``(quality, chroma subsampling, tables fingerprint)`` a JPEG was saved with,
+    from its headers.
 
     The quality is the IJG (libjpeg) quality whose scaled standard luminance
     table is closest to the file's; for encoders with their own tables (many
-    phones) it is the nearest equivalent.  ``(None, None)`` for other formats.
+    phones) it is the nearest equivalent, so two photos of the same nearest
+    quality may still differ.  The fingerprint (16 hex digits of a SHA-256 of
+    every quantisation table, in order) tells whether they were quantised
+    identically.  ``(None, None, None)`` for other formats.
     """
     from PIL import JpegImagePlugin
 
     if img.format != "JPEG":
-        return None, None
+        return None, None, None
     tables = getattr(img, "quantization", None) or {}
     quality = None
     if 0 in tables and len(tables[0]) == 64:
         err = np.abs(_IJG_TABLES - np.asarray(tables[0], np.float64)[None, :]).sum(axis=1)
         quality = int(_IJG_QUALITIES[int(np.argmin(err))])
-    return quality, _SUBSAMPLING.get(JpegImagePlugin.get_sampling(img))
+    fingerprint = hashlib.sha256(b"".join(
+        bytes([k]) + np.asarray(tables[k], np.uint16).tobytes() for k in sorted(tables))).hexdigest()[:16] \
+        if tables else None
+    return quality, _SUBSAMPLING.get(JpegImagePlugin.get_sampling(img)), fingerprint
 
 
 @dataclass(frozen=True)
@@ -195,7 +203,7 @@ def load_photo(source: str | Path | bytes, settings: Settings | None = None) -> 
 def _decode(data: bytes, settings: Settings) -> Photo:
     img = _open_checked(data, settings.max_pixels)
     orientation, captured_at, camera = _read_exif(img)
-    jpeg_quality, chroma = jpeg_settings(img)
+    jpeg_quality, chroma, tables = jpeg_settings(img)
     source_mode = img.mode
     fmt = img.format
     pixels, profile = _decode_plain_jpeg(data, img, orientation)
@@ -217,6 +225,7 @@ def _decode(data: bytes, settings: Settings) -> Photo:
         source_mode=source_mode,
         jpeg_quality=jpeg_quality,
         chroma_subsampling=chroma,
+        jpeg_tables=tables,
     )
     return Photo(pixels=pixels, info=info)
 

@@ -220,6 +220,9 @@ def test_which_photos_count_as_saved_alike():
     assert not alike(jpeg, {**jpeg, "camera": "iPhone 13"})
     assert not alike(jpeg, {**jpeg, "camera": None})                 # one camera unknown
     assert not alike({**jpeg, "jpeg_quality": None}, {**jpeg, "jpeg_quality": None})   # tables unread
+    tables = {**jpeg, "jpeg_tables": "a1b2"}
+    assert alike(tables, dict(tables)) and alike(tables, jpeg)       # one fingerprint unknown (older result)
+    assert not alike(tables, {**tables, "jpeg_tables": "c3d4"})       # same nearest quality, other tables
     assert alike({"format": "PNG"}, {"format": "TIFF"})               # both lossless
     assert not alike({"format": "PNG"}, jpeg)
     assert not alike({"format": "array"}, {"format": "array"})       # pixels without a file

@@ -230,7 +230,13 @@ def test_jpeg_quality_and_colour_resolution_are_read_from_the_headers(quality, s
     Image.fromarray(rgb).save(buf, "JPEG", quality=quality, subsampling=subsampling)
     info = load_photo(buf.getvalue()).info
     assert (info.jpeg_quality, info.chroma_subsampling) == (quality, expected)
+    again = io.BytesIO()
+    Image.fromarray(255 - rgb).save(again, "JPEG", quality=quality, subsampling=subsampling)
+    assert load_photo(again.getvalue()).info.jpeg_tables == info.jpeg_tables   # same tables, other pixels
+    other = io.BytesIO()
+    Image.fromarray(rgb).save(other, "JPEG", quality=quality - 1, subsampling=subsampling)
+    assert load_photo(other.getvalue()).info.jpeg_tables not in (None, info.jpeg_tables)
     png = io.BytesIO()
     Image.fromarray(rgb).save(png, "PNG")
     info = load_photo(png.getvalue()).info
-    assert (info.jpeg_quality, info.chroma_subsampling) == (None, None)
+    assert (info.jpeg_quality, info.chroma_subsampling, info.jpeg_tables) == (None, None, None)
