@@ -545,7 +545,8 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None,
     bound of its 95th percentile (``benchmarks/accuracy.py:tone_mdc``).
     Two photos saved alike (``same_settings``, :func:`same_capture_settings`)
     take the calibration of such pairs, ``mdc["same_settings"]`` (built the
-    same way), where it is the smaller: saving alike removes a source of
+    same way, kept only for indices it clearly lowers: redness on the
+    phantom), where it is the smaller: saving alike removes a source of
     retake noise and cannot add one, so a larger same-settings MDC (from
     fewer pairs: 20–25 per tone) is sampling error, not noise.
     Returns the MDC and where it came from (the category, or ``"all tones"``,

@@ -240,6 +240,26 @@ def clopper_pearson(hits: int, n: int, level: float = 0.95) -> tuple[float, floa
 
 MIN_TONE_PAIRS = 10   # an ITA° category gets its own MDC from this many calibration pairs
 MIN_SAME_PAIRS = 40   # photos saved alike get their own calibration from this many pairs
+# ... for an index (and its metric family) whose pooled MDC saved alike is below this share
+# of the general one: only a clear gain is a gain (the per-tone MDC of 20–25 pairs saved
+# alike is noisy, and taking the smaller of two noisy MDCs would lower the threshold by chance)
+ALIKE_GAIN = 0.8
+
+
+def alike_calibration(alike: list[dict], general: dict) -> dict:
+    """The calibration of pairs saved alike (``same_settings``), kept for the indices whose
+    pooled MDC it lowers clearly (below :data:`ALIKE_GAIN` × the general one)."""
+    from analyzer.metrics.registry import REGISTRY
+
+    same = summary_calibration(alike, "photos saved alike")
+    gains = [k for k in CONCERNS if same["summary"][k] < ALIKE_GAIN * general["summary"][k]]
+    print(f"  photos saved alike get their own MDC for: {', '.join(gains) or 'no index'}")
+    metrics = per_metric_mdc(alike)
+    return {"summary": {k: same["summary"][k] for k in gains},
+            "summary_by_tone": {c: {k: v[k] for k in gains} for c, v in same["summary_by_tone"].items()},
+            "metrics": {key: v for key, v in metrics.items()
+                        if key.split("@")[0] in REGISTRY and REGISTRY[key.split("@")[0]].family in gains},
+            "pairs": len(alike)}
 
 
 def summary_calibration(calib: list[dict], label: str) -> dict:
@@ -283,8 +303,7 @@ def report(results: list[dict], tones) -> dict:
                    "metrics": per_metric_mdc(calib_mixed)}
     alike = [r for r in calib if r.get("same_settings")]
     if len(alike) >= MIN_SAME_PAIRS:
-        calibration["same_settings"] = {**summary_calibration(alike, "photos saved alike"),
-                                        "metrics": per_metric_mdc(alike), "pairs": len(alike)}
+        calibration["same_settings"] = alike_calibration(alike, calibration)
 
     def limit(r, k):  # the MDC compare applies to this pair
         return summary_mdc(calibration, k, r.get("ita_category"), bool(r.get("same_settings")))[0]
@@ -443,7 +462,8 @@ def write_mdc(results, calibration, args) -> None:
             "statistic": "max(95th percentile of |delta|, 1.96 x RMS delta); per skin tone: "
                          "max(80 % upper confidence bound of the 95th percentile, 1.96 x RMS delta); "
                          "pairs saved alike (same format, JPEG quality, colour resolution, camera) "
-                         "also calibrated on their own (same_settings), used where smaller",
+                         "also calibrated on their own (same_settings), for the indices whose pooled "
+                         "MDC that lowers below ALIKE_GAIN x the general one, used where smaller",
         },
     }
     kept = [c for c in read_calibrations(MDC_PATH) if c["provenance"].get("scale") != args.scale]

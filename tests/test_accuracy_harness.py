@@ -112,19 +112,26 @@ def test_pairs_saved_alike_are_calibrated_apart(capsys):
     rng = np.random.default_rng(7)
 
     def pair(split, settings, alike, spread):
-        d = rng.normal(0.0, spread)
+        # redness (and its metric family) is quieter saved alike, texture is not
+        d, t = rng.normal(0.0, spread), rng.normal(0.0, 1.0)
         return {"case": {"tone": "dark", "concern": None, "label": "none", "signed_dose": 0.0,
                          "region": None, "split": split, "settings": settings},
-                "delta": {k: d for k in accuracy.CONCERNS}, "baseline": {k: 10.0 for k in accuracy.CONCERNS},
+                "delta": {"texture": t, "redness": d, "pigmentation": d},
+                "baseline": {k: 10.0 for k in accuracy.CONCERNS},
                 "ita_category": "dark", "same_settings": alike, "corner_err": 0.1, "align_ok": True,
-                "seconds": 1.0, "metric_deltas": {}, "px_per_mm": 4.1}
+                "seconds": 1.0, "metric_deltas": {"hemoglobin_density@left_cheek": d, "texture_index@forehead": t},
+                "px_per_mm": 4.1}
 
     results = ([pair(s, "mixed", False, 1.0) for s in ("calib", "eval") for _ in range(50)]
                + [pair(s, "same", True, 0.1) for s in ("calib", "eval") for _ in range(45)])
     calibration = accuracy.report(results, ["dark"])
     general, alike = calibration["summary"]["redness"], calibration["same_settings"]["summary"]["redness"]
     assert 1.5 < general < 3.0 and 0.15 < alike < 0.3
-    assert calibration["same_settings"]["pairs"] == 45 and "metrics" in calibration["same_settings"]
+    assert calibration["same_settings"]["pairs"] == 45
+    # an index whose noise does not fall when saved alike keeps only the general MDC
+    assert "texture" not in calibration["same_settings"]["summary"]
+    assert "texture" not in calibration["same_settings"]["summary_by_tone"]["dark"]
+    assert list(calibration["same_settings"]["metrics"]) == ["hemoglobin_density@left_cheek"]
     printed = capsys.readouterr().out
     assert "photos saved alike" in printed and "no-change pairs saved alike" in printed
     row = next(line for line in printed.splitlines() if line.startswith("dark") and "%" in line
