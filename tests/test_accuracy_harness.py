@@ -141,3 +141,17 @@ def test_pairs_saved_alike_are_calibrated_apart(capsys):
     assert all(r <= 15 for r in rates)
     too_few = [r for r in results if r["case"]["settings"] == "mixed"]
     assert "same_settings" not in accuracy.report(too_few, ["dark"])
+
+
+@pytest.mark.slow
+def test_saved_alike_benchmark_detects_a_clear_redness_change(capsys):
+    """benchmarks/saved_alike.py end to end on two small pairs: a clear change (0.05 OD
+    hemoglobin) is detected however the photos were saved, and the pair saved alike is
+    judged by the MDC of photos saved alike."""
+    import saved_alike
+
+    assert saved_alike.main(["--scale", "4", "--pairs", "1", "--tones", "light", "--doses", "0.05",
+                             "--workers", "1"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "OD  saved" in line]
+    assert len(lines) == 2 and all("detected 100 %" in line for line in lines)
+    assert lines[1].endswith("(1 pairs; 1 saved alike)") and lines[0].endswith("(1 pairs; 0 saved alike)")
