@@ -146,10 +146,15 @@ def jpeg_settings(img: Image.Image) -> tuple[int | None, str | None, str | None]
     if 0 in tables and len(tables[0]) == 64:
         err = np.abs(_IJG_TABLES - np.asarray(tables[0], np.float64)[None, :]).sum(axis=1)
         quality = int(_IJG_QUALITIES[int(np.argmin(err))])
-    fingerprint = hashlib.sha256(b"".join(
-        bytes([k]) + np.asarray(tables[k], np.uint16).tobytes() for k in sorted(tables))).hexdigest()[:16] \
-        if tables else None
-    return quality, _SUBSAMPLING.get(JpegImagePlugin.get_sampling(img)), fingerprint
+    return quality, _SUBSAMPLING.get(JpegImagePlugin.get_sampling(img)), _fingerprint(tables)
+
+
+def _fingerprint(tables: dict) -> str | None:
+    """16 hex digits of a SHA-256 of quantisation tables ``{slot: 64 values}``, in slot order."""
+    if not tables:
+        return None
+    packed = b"".join(bytes([k]) + np.asarray(tables[k], np.uint16).tobytes() for k in sorted(tables))
+    return hashlib.sha256(packed).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
