@@ -422,6 +422,31 @@ def same_capture_settings(baseline_capture: dict, followup_capture: dict) -> boo
                 for k in keys) and (None in tables or tables[0] == tables[1]))
 
 
+def not_saved_alike(baseline_capture: dict, followup_capture: dict) -> str | None:
+    """A note when two JPEGs were saved almost alike but not quite (qualities under
+    :data:`JPEG_QUALITY_TOLERANCE` apart, other quantisation tables, or only one
+    naming its camera), which :func:`compression_difference` and
+    :func:`camera_difference` leave unflagged; else ``None``.
+
+    Such a pair is judged against the larger retake noise of photos saved
+    differently (:func:`summary_mdc`), so the note says how to detect smaller
+    redness changes.
+    """
+    if _file_kind(baseline_capture) != "JPEG" or _file_kind(followup_capture) != "JPEG" \
+            or same_capture_settings(baseline_capture, followup_capture) \
+            or compression_difference(baseline_capture, followup_capture) \
+            or camera_difference(baseline_capture, followup_capture):
+        return None
+    qb, qf = baseline_capture.get("jpeg_quality"), followup_capture.get("jpeg_quality")
+    tb, tf = baseline_capture.get("jpeg_tables"), followup_capture.get("jpeg_tables")
+    why = (f"JPEG quality about {qb} vs {qf}" if qb != qf
+           else "different JPEG quantisation tables" if tb and tf and tb != tf
+           else "only one photo names its camera")
+    return (f"the two photos were not saved alike ({why}): redness is judged against the "
+            "larger retake noise of photos saved differently; photograph every visit with the "
+            "same camera at the same setting to detect smaller changes")
+
+
 def camera_difference(baseline_capture: dict, followup_capture: dict) -> str | None:
     """A flag when the two photos name different cameras (EXIF make and model), else ``None``.
 
@@ -715,7 +740,8 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     if caution:
         flags.append(caution)
     flags += [f for f in (compression_difference(b_capture, f_capture),
-                          camera_difference(b_capture, f_capture), colour_flag) if f]
+                          camera_difference(b_capture, f_capture),
+                          not_saved_alike(b_capture, f_capture), colour_flag) if f]
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
         flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "
                      "is expected after the procedure and is not a trend")

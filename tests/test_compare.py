@@ -228,6 +228,25 @@ def test_which_photos_count_as_saved_alike():
     assert not alike({"format": "array"}, {"format": "array"})       # pixels without a file
 
 
+def test_photos_saved_almost_alike_get_a_note():
+    """JPEGs a little apart in quality, or with other tables, or one without its camera:
+    a note on how to detect smaller changes; alike, far apart (flagged already) or not
+    both JPEG: none."""
+    from analyzer.compare import not_saved_alike as note
+
+    jpeg = {"format": "JPEG", "jpeg_quality": 92, "chroma_subsampling": "4:2:0", "camera": "Pixel 7",
+            "jpeg_tables": "a1"}
+    assert "JPEG quality about 92 vs 90" in note(jpeg, {**jpeg, "jpeg_quality": 90, "jpeg_tables": "b2"})
+    assert "different JPEG quantisation tables" in note(jpeg, {**jpeg, "jpeg_tables": "b2"})
+    assert "only one photo names its camera" in note(jpeg, {**jpeg, "camera": None})
+    assert "same camera at the same setting" in note(jpeg, {**jpeg, "jpeg_tables": "b2"})
+    assert note(jpeg, dict(jpeg)) is None
+    assert note(jpeg, {**jpeg, "jpeg_quality": 80, "jpeg_tables": "c3"}) is None   # flagged as saved differently
+    assert note(jpeg, {**jpeg, "camera": "iPhone 13"}) is None                    # flagged as another camera
+    assert note({"format": "PNG"}, {"format": "PNG"}) is None
+    assert note({"format": "HEIF"}, {"format": "HEIF"}) is None
+
+
 def test_compare_judges_photos_saved_alike_by_their_own_mdc():
     """Two visits of the demo course saved alike (JPEG 90, 4:2:0) take the same-settings MDC;
     the follow-up re-saved at quality 80 takes the general one."""
@@ -250,6 +269,13 @@ def test_compare_judges_photos_saved_alike_by_their_own_mdc():
     assert [same.delta[k]["mdc"] for k in ("texture", "redness")] == [1.0, 1.0]
     assert same.delta["redness"]["mdc_tone"] == "all tones, photos saved alike"
     assert [other.delta[k]["mdc"] for k in ("texture", "redness")] == [9.0, 9.0]
+    assert not any("not saved alike" in f for f in same.flags + other.flags)
+    near = io.BytesIO()
+    Image.fromarray(follow.pixels).save(near, "JPEG", quality=88)
+    near = load_photo(near.getvalue())
+    almost, _ = compare_analysed(a, analyse_pixels(near.pixels, near.info), mdc=mdc)
+    assert almost.delta["redness"]["mdc"] == 9.0
+    assert [f for f in almost.flags if "not saved alike (JPEG quality about 90 vs 88)" in f]
 
 
 def test_texture_change_with_a_pigment_change_the_same_way_is_cautioned():
