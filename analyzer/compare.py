@@ -432,10 +432,10 @@ def not_saved_alike(baseline_capture: dict, followup_capture: dict) -> str | Non
     differently (:func:`summary_mdc`), so the note says how to detect smaller
     redness changes.
     """
-    if _file_kind(baseline_capture) != "JPEG" or _file_kind(followup_capture) != "JPEG" \
-            or same_capture_settings(baseline_capture, followup_capture) \
-            or compression_difference(baseline_capture, followup_capture) \
-            or camera_difference(baseline_capture, followup_capture):
+    both_jpeg = _file_kind(baseline_capture) == _file_kind(followup_capture) == "JPEG"
+    flagged = (compression_difference(baseline_capture, followup_capture)
+               or camera_difference(baseline_capture, followup_capture))
+    if not both_jpeg or flagged or same_capture_settings(baseline_capture, followup_capture):
         return None
     qb, qf = baseline_capture.get("jpeg_quality"), followup_capture.get("jpeg_quality")
     tb, tf = baseline_capture.get("jpeg_tables"), followup_capture.get("jpeg_tables")
