@@ -390,12 +390,12 @@ def background_gains(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, baselin
     where = background_mask(baseline_rgb.shape[:2], baseline_face, step=cell)[
         y0 // cell:y0 // cell + base.shape[0], x0 // cell:x0 // cell + base.shape[1]]
     rows, cols = np.nonzero(where)
+    if not len(rows):
+        return None
     centres = np.stack([x0 + cols * cell + (cell - 1) / 2, y0 + rows * cell + (cell - 1) / 2,
                         np.ones(len(rows))])
     mapped = to_followup @ centres
     mapped = mapped[:2] / mapped[2]
-    if not len(rows):
-        return None
     h, w = followup_rgb.shape[:2]
     fx0 = int(np.clip(mapped[0].min() - 2 * follow_cell, 0, w)) // follow_cell * follow_cell
     fy0 = int(np.clip(mapped[1].min() - 2 * follow_cell, 0, h)) // follow_cell * follow_cell

@@ -403,9 +403,8 @@ def same_capture_settings(baseline_capture: dict, followup_capture: dict) -> boo
     Alike: both lossless, or both JPEG with the same quality and colour
     resolution (and the same quantisation tables where both fingerprints are
     known: results stored before they were read lack them); and not from two
-    different (or one unknown) cameras.  On
-    the phantom a JPEG quality that differs between visits is what most of
-    dark skin's redness retake noise follows (RMS 1.3 % of the mean with
+    different (or one unknown) cameras.  On the phantom a JPEG quality that
+    differs between visits is what most of dark skin's redness retake noise follows (RMS 1.3 % of the mean with
     qualities 85–95 drawn per photo, 0.5 % with the same quality; 12 pairs
     at 4.1 px/mm), so pairs saved alike get their own calibration
     (``mdc["same_settings"]``, :func:`summary_mdc`).  Pixels without a file

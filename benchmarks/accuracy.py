@@ -160,6 +160,16 @@ def run_case(case: Case, scale: float, strength: float) -> dict:
 MDC_NONE = {"summary": {}, "metrics": {}, "provenance": {}}
 
 
+def run_cases(cases: list[Case], scale: float, strength: float, workers: int) -> list[dict]:
+    """:func:`run_case` for every case, in ``workers`` processes; with one, in this
+    process (no fork: safe inside a process that already runs threads, e.g. a test run)."""
+    jobs = (cases, [scale] * len(cases), [strength] * len(cases))
+    if workers <= 1:
+        return list(map(run_case, *jobs))
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(run_case, *jobs))
+
+
 SUMMARY_METRIC = {"texture": "texture_index", "redness": "redness_index",
                   "pigmentation": "pigmentation_index"}
 # Per-region stand-ins where a summary index is registered for the whole face only.
@@ -417,8 +427,7 @@ def main(argv=None) -> int:
         cases = build_cases(tones, args.nochange, regional=not args.quick, quick=args.quick,
                             first_seed=1000 + args.seed_offset, n_same=args.same_settings)
         print(f"{len(cases)} pairs, tones {tones}, scale {args.scale}, retake strength {args.strength}")
-        with ProcessPoolExecutor(args.workers) as pool:
-            results = list(pool.map(run_case, cases, [args.scale] * len(cases), [args.strength] * len(cases)))
+        results = run_cases(cases, args.scale, args.strength, args.workers)
     calibration = report(results, tones)
     print(f"total {time.perf_counter() - t0:.0f} s")
     if args.json_out:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +40,7 @@ def main(argv=None) -> int:
              for t, tone in enumerate(tones) for d, dose in enumerate(doses)
              for settings in ("mixed", "same") for j in range(args.pairs)]
     t0 = time.perf_counter()
-    jobs = (cases, [args.scale] * len(cases), [0.7] * len(cases))
-    if args.workers > 1:
-        with ProcessPoolExecutor(args.workers) as pool:
-            results = list(pool.map(accuracy.run_case, *jobs))
-    else:  # in this process (no fork: safe inside a process that already runs threads)
-        results = list(map(accuracy.run_case, *jobs))
+    results = accuracy.run_cases(cases, args.scale, 0.7, args.workers)
     mdc = load_mdc(px_per_mm=float(np.median([r["px_per_mm"] for r in results])))
     print(f"{len(results)} pairs, scale {args.scale}, calibration at "
           f"{mdc.get('provenance', {}).get('px_per_mm')} px/mm")
