@@ -298,3 +298,24 @@ def test_every_photo_is_resampled_to_the_work_scale():
     assert small.result.summary["work_px_per_mm"] == pytest.approx(4.0, abs=0.02)
     fine = [m for m in small.result.metrics if m["name"] == "roughness_fine" and m["region"] == "whole_face"]
     assert fine and fine[0]["value"] is None
+
+
+def test_guided_filter_takes_the_guide_detail_where_it_fits_and_ignores_pixels_outside_the_mask():
+    from analyzer.metrics.image import guided_filter
+
+    rng = np.random.default_rng(5)
+    guide = rng.normal(0, 0.05, (80, 80)).astype(np.float32)
+    mask = np.zeros((80, 80), bool)
+    mask[10:70, 10:70] = True
+    inside = np.s_[20:60, 20:60]
+    # src a linear function of the guide: restored exactly, even with wild values off the mask
+    src = (2.0 * guide + 0.3).astype(np.float32)
+    src[~mask] = 50.0
+    out = guided_filter(guide, src, mask, radius_px=4, eps=1e-6)
+    np.testing.assert_allclose(out[mask], 2.0 * guide[mask] + 0.3, atol=2e-3)
+    # src unrelated to the guide: a local mean of src, none of the guide's detail
+    noise = rng.normal(0, 0.05, (80, 80)).astype(np.float32)
+    out = guided_filter(guide, 0.3 + noise, mask, radius_px=4, eps=1e-4)
+    assert abs(np.corrcoef(out[inside].ravel(), guide[inside].ravel())[0, 1]) < 0.3
+    assert np.std(out[inside]) < 0.3 * np.std(noise[inside])
+    np.testing.assert_allclose(out[inside].mean(), 0.3, atol=0.01)

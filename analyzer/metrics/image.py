@@ -58,6 +58,32 @@ def masked_smooth(img: np.ndarray, mask: np.ndarray, sigma_px: float) -> np.ndar
     return num / np.maximum(den, 1e-3)
 
 
+def guided_filter(guide: np.ndarray, src: np.ndarray, mask: np.ndarray, radius_px: int,
+                  eps: float) -> np.ndarray:
+    """Guided filter (He, Sun and Tang, "Guided image filtering", IEEE TPAMI 35, 2013) whose
+    windows count only ``mask`` pixels.
+
+    Within each (2r + 1)² window ``src`` is fitted as ``a · guide + b`` by least
+    squares (``eps`` shrinks ``a`` where ``guide`` is flat); the output is
+    ``mean(a) · guide + mean(b)``: ``src`` with the fine detail of ``guide`` where
+    the two agree locally, and a local mean of ``src`` where they do not.
+    Written here because ``cv2.ximgproc.guidedFilter`` has no mask: its windows
+    would fit skin together with eyes, lips and hair.
+    """
+    w = mask.astype(np.float32)
+    size = (2 * int(radius_px) + 1,) * 2
+
+    def mean(a):
+        return cv2.boxFilter(a * w, -1, size, borderType=cv2.BORDER_REFLECT) / count
+
+    count = np.maximum(cv2.boxFilter(w, -1, size, borderType=cv2.BORDER_REFLECT), 1e-3)
+    mean_g, mean_s = mean(guide), mean(src)
+    var_g = np.maximum(mean(guide * guide) - mean_g * mean_g, 0)
+    a = (mean(guide * src) - mean_g * mean_s) / (var_g + np.float32(eps))
+    b = mean_s - a * mean_g
+    return (mean(a) * guide + mean(b)).astype(np.float32)
+
+
 @dataclass
 class SkinImage:
     """A colour-corrected face crop and the maps metrics read.
