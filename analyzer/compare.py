@@ -368,9 +368,10 @@ def compression_difference(baseline_capture: dict, followup_capture: dict) -> st
 
     Compression removes fine colour detail, which the pigment burden reads:
     on phantom pairs differing only in how they were saved
-    (``benchmarks/compression.py``), JPEG quality 95 against 85 moved the
-    pigmentation index by 0.2–0.6 of its MDC and 4:2:0 against 4:4:4 colour
-    by up to 0.8, where a second noise draw moved it by ≤ 0.12.
+    (``benchmarks/compression.py``, algorithm 2026.11.30-12, 4.1 / 8.2 px/mm),
+    JPEG quality 95 against 85 moved the pigmentation index by up to 0.39 /
+    0.29 of its MDC and 4:2:0 against 4:4:4 colour by up to 0.48 / 0.54,
+    where a second noise draw moved it by ≤ 0.14 / 0.12.
 
     Parameters
     ----------
@@ -393,7 +394,7 @@ def compression_difference(baseline_capture: dict, followup_capture: dict) -> st
     if not parts:
         return None
     return ("the two photos were saved differently (" + "; ".join(parts) + "): on the phantom "
-            "that alone moved the pigmentation index by up to 0.8 of its detectable change; save "
+            "that alone moved the pigmentation index by up to half of its detectable change; save "
             "every visit with the same camera format and quality")
 
 
