@@ -72,11 +72,11 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, mask: np.ndarray, radius_p
     """
     w = mask.astype(np.float32)
     size = (2 * int(radius_px) + 1,) * 2
+    count = np.maximum(cv2.boxFilter(w, -1, size, borderType=cv2.BORDER_REFLECT), 1e-3)
 
-    def mean(a):
+    def mean(a):  # mean over the window's mask pixels
         return cv2.boxFilter(a * w, -1, size, borderType=cv2.BORDER_REFLECT) / count
 
-    count = np.maximum(cv2.boxFilter(w, -1, size, borderType=cv2.BORDER_REFLECT), 1e-3)
     mean_g, mean_s = mean(guide), mean(src)
     var_g = np.maximum(mean(guide * guide) - mean_g * mean_g, 0)
     a = (mean(guide * src) - mean_g * mean_s) / (var_g + np.float32(eps))
