@@ -101,14 +101,17 @@ def burden_map(img: SkinImage) -> tuple[np.ndarray, np.ndarray]:
     (4:2:0) and quantises coarsely: its block errors changed the burden by
     several % between two photos of the same skin.  So the map is first
     refined by a guided filter (windows of 4 mm radius over unclipped skin)
-    with the texture density (:attr:`SkinImage.lum_density_denoised`, mostly
-    red and green, which JPEG keeps at full resolution) as guide: where
-    melanin and that density vary together (a spot is darker *and* browner)
-    the map takes the density's detail; where they do not (relief, which
-    is neutral) it keeps its local mean.  On 9 no-change phantom pairs per
-    tone (4.1 px/mm) this took the burden's retake RMS from 2.3 to 0.85 %
-    (light skin) and 1.7 to 1.5 % (dark), while a 35 % fading of the spots
-    read −19 % instead of −15 / −8 %.  The refined map is smoothed by 0.5 mm,
+    with the texture density (:attr:`SkinImage.lum_density_denoised`, whose
+    detail is mostly brightness, which JPEG keeps at full resolution and in
+    fine steps) as guide: where melanin and that density vary together (a
+    spot is darker *and* browner) the map takes the density's detail; where
+    they do not (relief, which is neutral) it keeps its local mean.  On 9
+    no-change phantom pairs per tone (4.1 px/mm) this took the burden's
+    retake RMS from 2.3 to 0.85 % (light skin) and 1.7 to 1.5 % (dark), while
+    a 35 % fading of the spots read −19 % instead of −15 / −8 %.  The guide
+    also carries hemoglobin, so redness that varies within a window leaks
+    in: 0.3 OD of even redness raised the burden by ~4 % on the phantom,
+    at the skin's edge where the redness fades.  The refined map is smoothed by 0.5 mm,
     its background is a Gaussian mean (σ = 2 mm), both normalised
     convolutions over unclipped skin, and the part of the excess above
     0.02 OD is kept.  Pixels within 0.5 mm of a clipped channel (sRGB ≥ 250,
