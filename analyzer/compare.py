@@ -521,9 +521,21 @@ def charted_value(own: float | None, baseline_own: float | None, result: dict | 
     return float(baseline_own) + float(value), COMPARED
 
 
+@dataclass(frozen=True)
+class ChartPoint:
+    """One point of a progress chart (:func:`charted_series`)."""
+
+    visit: object
+    photo: object
+    key: str
+    value: float
+    basis: str               # "first visit", :data:`COMPARED` or :data:`OWN_PHOTO`
+    mdc: float | None        # the noise band's half-width at this visit (None: not calibrated)
+
+
 def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: str = "whole_face",
-                   metric_of: dict | None = None):
-    """Progress-chart points of a course: ``(visit, photo, key, value, basis)``, in order.
+                   metric_of: dict | None = None, mdc: dict | None = None) -> list[ChartPoint]:
+    """Progress-chart points of a course, in order.
 
     Parameters
     ----------
@@ -537,22 +549,50 @@ def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: st
     keys : tuple of str
     region, metric_of : str, dict
         Another region than the whole face, and ``{key: per-region metric}``.
+    mdc : dict, optional
+        The calibration (:func:`course_mdc`) for points without a stored MDC.
 
     The baseline's point is its own value (basis ``"first visit"``); a later
     one is :func:`charted_value`.  Points without a value are left out.
+
+    Each point carries the MDC its visit is judged by, so a course saved in
+    more than one way shows at each visit the band that visit's comparison
+    used (it leaves the band exactly when that comparison found a detectable
+    change): a compared whole-face point the MDC stored with its comparison;
+    any other later point the one ``compare`` applies to its pair with the
+    baseline (:func:`summary_mdc` / :func:`metric_mdc` for the baseline's
+    skin tone and whether the two photos were saved alike,
+    :func:`same_capture_settings`); the baseline's point that of the next
+    point (there is no change to judge at the baseline).
     """
-    base_values: dict = {}
+    if not series:
+        return []
+    tone, alike = saved_like_baseline([photo for _, photo in series])
+    points, base_values = [], {}
     for i, (visit, photo) in enumerate(series):
         stored = pick_stored(comparisons, series[0][1].id, photo.id) if i else None
         for key in keys:
             value = own_value(photo, key)
+            metric = (metric_of or {}).get(key)
             if i == 0:
                 base_values[key], basis = value, "first visit"
             else:
                 value, basis = charted_value(value, base_values.get(key), (stored or {}).get("result"),
-                                             key, region, (metric_of or {}).get(key))
-            if value is not None:
-                yield visit, photo, key, float(value), basis
+                                             key, region, metric)
+            if value is None:
+                continue
+            applied = None
+            if basis == COMPARED and region == "whole_face":
+                applied = ((stored["result"].get("delta") or {}).get(key) or {}).get("mdc")
+            if applied is None and mdc is not None:
+                applied = (summary_mdc(mdc, key, tone, alike[i])[0] if region == "whole_face"
+                           else metric_mdc(mdc, f"{metric}@{region}", alike[i]))
+            points.append(ChartPoint(visit, photo, key, float(value), basis, applied))
+    for key in keys:  # the baseline's band: that of the next visit
+        mine = [i for i, p in enumerate(points) if p.key == key]
+        if len(mine) > 1 and points[mine[0]].basis == "first visit":
+            points[mine[0]] = replace(points[mine[0]], mdc=points[mine[1]].mdc)
+    return points
 
 
 def summary_mdc(mdc: dict, key: str, ita_category: str | None,
@@ -616,23 +656,17 @@ def mdc_source(mdc_tone: str | None) -> str:
     return ("all skin tones" if tone == "all tones" else f"{tone} skin") + (f", {alike}" if alike else "")
 
 
-def course_footing(photos) -> tuple[str | None, bool]:
-    """What, besides resolution, sets the MDC of a course's noise band: the baseline's
-    skin tone (ITA° category) and whether every later photo was saved like it
-    (:func:`same_capture_settings`), from the photos' stored analyses (baseline first).
-
-    With these, :func:`summary_mdc` / :func:`metric_mdc` give the band the
-    threshold ``compare`` applied to the course's pairs, so a chart point leaves
-    the band when its comparison found a detectable change (a course whose
-    photos were saved in more than one way shows the general MDC).
-    """
+def saved_like_baseline(photos) -> tuple[str | None, list[bool]]:
+    """The baseline's skin tone (ITA° category) and, per photo, whether it was saved like
+    the baseline (:func:`same_capture_settings`; the baseline itself: False), from
+    the photos' stored analyses (baseline first): with resolution, what sets the
+    MDC ``compare`` applies to each pair."""
     results = [(p.latest_analysis.result or {}) if p.latest_analysis is not None else {} for p in photos]
     if not results:
-        return None, False
-    tone = (results[0].get("summary") or {}).get("ita_category")
+        return None, []
     base = results[0].get("capture") or {}
-    alike = len(results) > 1 and all(same_capture_settings(base, r.get("capture") or {}) for r in results[1:])
-    return tone, alike
+    return ((results[0].get("summary") or {}).get("ita_category"),
+            [False] + [same_capture_settings(base, r.get("capture") or {}) for r in results[1:]])
 
 
 def course_mdc(resolutions) -> dict:

@@ -214,10 +214,9 @@ def _metric_value(result: dict | None, name: str, region: str) -> float | None:
     return None
 
 
-def progress_rows(timeline, region: str = "whole_face", comparisons=()) -> list[dict]:
-    """Long-form rows ``{date, visit_id, metric, key, value, unit, basis, px_per_mm,
-    ita_category, saved_alike}`` for progress charts (the last two: the course's
-    :func:`analyzer.compare.course_footing`, for its noise band).
+def progress_rows(timeline, region: str = "whole_face", comparisons=(), mdc: dict | None = None) -> list[dict]:
+    """Long-form rows ``{date, visit_id, metric, key, value, unit, basis, px_per_mm, mdc}``
+    for progress charts.
 
     Whole face: the summary indices.  Another region: the per-region metric
     behind each index (:data:`REGION_METRICS`).  The first visit's value is
@@ -225,6 +224,8 @@ def progress_rows(timeline, region: str = "whole_face", comparisons=()) -> list[
     stored comparison with the first visit measured
     (:func:`analyzer.compare.charted_value`; ``basis`` says which), so a point
     leaves the noise band exactly when the comparison found a detectable change.
+    ``mdc`` is the noise band's half-width at that visit: the MDC its
+    comparison applied (:func:`analyzer.compare.charted_series`).
 
     Parameters
     ----------
@@ -233,8 +234,11 @@ def progress_rows(timeline, region: str = "whole_face", comparisons=()) -> list[
     comparisons : list of dict
         The patient's stored comparisons (``Gateway.comparisons``); without
         them every point is the photo's own value.
+    mdc : dict, optional
+        The calibration; by default the one for the photos' lowest resolution
+        (:func:`analyzer.compare.course_mdc`), as ``compare`` would for the noisiest pair.
     """
-    from .compare import charted_series, course_footing
+    from .compare import charted_series, course_mdc
     from .metrics import REGISTRY
 
     def own_value(photo, key):
@@ -249,12 +253,13 @@ def progress_rows(timeline, region: str = "whole_face", comparisons=()) -> list[
         return (_summary(photo).get("units") or {}).get(key, "")
 
     series = [(v, p) for v in timeline if (p := frontal_photo(v)) is not None]
-    tone, alike = course_footing([p for _, p in series])
-    return [{"date": v.visit_date.isoformat(), "visit_id": v.id, "metric": METRIC_LABELS[key], "key": key,
-             "value": value, "unit": unit(photo, key), "basis": basis,
-             "px_per_mm": _summary(photo).get("px_per_mm"), "ita_category": tone, "saved_alike": alike}
-            for v, photo, key, value, basis in charted_series(series, comparisons, own_value,
-                                                              region=region, metric_of=REGION_METRICS)]
+    if mdc is None:
+        mdc = course_mdc(_summary(p).get("px_per_mm") for _, p in series)
+    return [{"date": pt.visit.visit_date.isoformat(), "visit_id": pt.visit.id, "metric": METRIC_LABELS[pt.key],
+             "key": pt.key, "value": pt.value, "unit": unit(pt.photo, pt.key), "basis": pt.basis,
+             "px_per_mm": _summary(pt.photo).get("px_per_mm"), "mdc": pt.mdc}
+            for pt in charted_series(series, comparisons, own_value, region=region,
+                                     metric_of=REGION_METRICS, mdc=mdc)]
 
 
 def _summary(photo) -> dict:
@@ -267,31 +272,23 @@ def treatment_rows(timeline) -> list[dict]:
             for v in timeline if is_treatment(v)]
 
 
-def noise_bands(rows: list[dict], region: str = "whole_face", mdc: dict | None = None) -> list[dict]:
-    """Per metric: baseline value ± its MDC (``{metric, low, high, mdc}``);
-    metrics without a calibrated MDC are left out.  Without ``mdc``: the
-    calibration for the rows' photo resolutions (``compare.course_mdc``).
-    The MDC is the one ``compare`` applies to the course's pairs: of the
-    baseline's skin tone, and of photos saved alike when all were (the rows'
-    ``ita_category`` and ``saved_alike``)."""
-    from .compare import course_mdc, metric_mdc, summary_mdc
-
-    mdc = course_mdc(r.get("px_per_mm") for r in rows) if mdc is None else mdc
+def noise_bands(rows: list[dict]) -> list[dict]:
+    """Per metric: the first visit's value ± the MDC each visit is judged by (the rows'
+    ``mdc``, :func:`progress_rows`), as ``{metric, key, low, high, mdc, steps}``:
+    ``low`` / ``high`` / ``mdc`` for the widest, ``steps`` one ``{date, low, high,
+    mdc}`` per visit (they differ where the course's photos were saved in more
+    than one way).  Metrics without a calibrated MDC are left out."""
     out = []
     for key in SUMMARY_KEYS:
-        series = [r for r in rows if r["key"] == key]
+        series = [r for r in rows if r["key"] == key and r.get("mdc") is not None]
         if not series:
             continue
-        alike = all(r.get("saved_alike") for r in series)
-        if region == "whole_face":
-            limit = summary_mdc(mdc, key, series[0].get("ita_category"), alike)[0]
-        else:
-            limit = metric_mdc(mdc, f"{REGION_METRICS[key]}@{region}", alike)
-        if limit is None:
-            continue
-        base = series[0]["value"]
-        out.append({"metric": METRIC_LABELS[key], "key": key, "low": base - limit,
-                    "high": base + limit, "mdc": limit})
+        base = next(r["value"] for r in rows if r["key"] == key)
+        steps = [{"date": r["date"], "low": base - r["mdc"], "high": base + r["mdc"], "mdc": r["mdc"]}
+                 for r in series]
+        widest = max(steps, key=lambda s: s["mdc"])
+        out.append({"metric": METRIC_LABELS[key], "key": key, "low": widest["low"],
+                    "high": widest["high"], "mdc": widest["mdc"], "steps": steps})
     return out
 
 

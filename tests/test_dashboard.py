@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -341,8 +342,12 @@ def test_progress_rows_chart_the_compared_change(demo):
     compared = dd.progress_rows(timeline, comparisons=comparisons)
     own = dd.progress_rows(timeline)
     assert len(compared) == len(own) >= 6
-    # the demo photos are all JPEG 90, 4:2:0: the course's noise band is that of photos saved alike
-    assert all(r["saved_alike"] for r in compared) and compared[0]["ita_category"]
+    # the demo photos are all JPEG 90, 4:2:0: every visit's band is the MDC of photos saved alike
+    from analyzer.compare import course_mdc, summary_mdc
+    calibration = course_mdc(r["px_per_mm"] for r in compared)
+    tone = dd.frontal_photo(timeline[0]).latest_analysis.result["summary"]["ita_category"]
+    for row in own:
+        assert row["mdc"] == summary_mdc(calibration, row["key"], tone, same_settings=True)[0]
     first = compared[:3]
     assert [r["basis"] for r in first] == ["first visit"] * 3
     base = {r["key"]: r["value"] for r in first}
@@ -355,6 +360,7 @@ def test_progress_rows_chart_the_compared_change(demo):
             assert row["value"] == plain["value"] and row["basis"] != COMPARED
             continue
         assert row["basis"] == COMPARED
+        assert row["mdc"] == result["delta"][row["key"]]["mdc"]      # the band compare applied
         assert row["value"] == pytest.approx(base[row["key"]] + result["delta"][row["key"]]["value"], rel=1e-9)
         assert plain["value"] != pytest.approx(row["value"], rel=1e-6)
         checked += 1
@@ -371,36 +377,63 @@ def test_progress_rows_chart_the_compared_change(demo):
         tex[0]["value"] + result["regions"]["forehead"][dd.REGION_METRICS["texture"]]["delta"], rel=1e-9)
 
 
+def _course(*photos):
+    """A timeline of one analysed frontal photo per visit, 30 days apart: ``(px_per_mm,
+    ita_category, capture)`` each; texture 20, redness 0.3 + 0.01 per visit."""
+    from types import SimpleNamespace as NS
+
+    visits = []
+    for i, (px, tone, capture) in enumerate(photos):
+        result = {"summary": {"px_per_mm": px, "ita_category": tone, "units": {}}, "capture": capture}
+        analysis = NS(status="ok", result=result, texture=20.0, redness=0.3 + 0.01 * i, pigmentation=5.0)
+        visits.append(NS(id=i + 1, visit_date=date_(2026, 1, 1) + timedelta(days=30 * i),
+                         photos=[NS(id=i + 1, view="frontal", latest_analysis=analysis)]))
+    return visits
+
+
+JPEG = {"format": "JPEG", "jpeg_quality": 90, "chroma_subsampling": "4:2:0", "camera": "Pixel 7"}
+
+
+def _band(rows, key):
+    return next(b for b in dd.noise_bands(rows) if b["key"] == key)
+
+
 def test_noise_band_follows_the_photos_resolution():
     """The progress chart's band is the MDC compare uses at the course's lowest resolution."""
     from analyzer.compare import load_mdc
 
-    def rows(*px):
-        return [{"key": "texture", "value": 20.0 + i, "px_per_mm": p} for i, p in enumerate(px)]
-
     sharp, small = load_mdc(px_per_mm=8.5)["summary"]["texture"], load_mdc(px_per_mm=4.1)["summary"]["texture"]
     assert sharp < small
-    band = dd.noise_bands(rows(8.5, 9.0))[0]
-    assert (band["mdc"], band["low"], band["high"]) == (sharp, 20.0 - sharp, 20.0 + sharp)
-    assert dd.noise_bands(rows(8.5, 4.1))[0]["mdc"] == small      # one small photo: its noise
-    assert dd.noise_bands(rows(None, None))[0]["mdc"] == small    # unknown: the conservative one
+
+    def band(*px):  # lossless photos from different cameras: never saved alike
+        return _band(dd.progress_rows(_course(*[(p, None, {"format": "PNG", "camera": str(i)})
+                                                for i, p in enumerate(px)])), "texture")
+
+    b = band(8.5, 9.0)
+    assert (b["mdc"], b["low"], b["high"]) == (sharp, 20.0 - sharp, 20.0 + sharp)
+    assert band(8.5, 4.1)["mdc"] == small      # one small photo: its noise
+    assert band(None, None)["mdc"] == small    # unknown: the conservative one
 
 
-def test_noise_band_is_the_mdc_compare_applies():
-    """The band is the MDC compare judged the course's pairs by: the baseline's skin
-    tone's where larger, and that of photos saved alike when every photo was."""
+def test_noise_band_is_the_mdc_compare_applies_at_each_visit():
+    """The band at each visit is the MDC compare judges that visit's pair by: the
+    baseline's skin tone's where larger, and that of photos saved alike where that
+    visit's photo was saved like the first; the first visit takes the next one's."""
     from analyzer.compare import load_mdc, summary_mdc
 
     mdc = load_mdc(px_per_mm=8.5)
+    dark = summary_mdc(mdc, "redness", "dark")[0]
+    alike = summary_mdc(mdc, "redness", "dark", same_settings=True)[0]
+    assert dark > 1.5 * mdc["summary"]["redness"] and alike < dark / 2
 
-    def rows(tone, alike):
-        return [{"key": "redness", "value": 0.3, "px_per_mm": 8.5, "ita_category": tone,
-                 "saved_alike": alike} for _ in range(2)]
+    def steps(*captures):
+        band = _band(dd.progress_rows(_course(*[(8.5, "dark", c) for c in captures])), "redness")
+        return [s["mdc"] for s in band["steps"]]
 
-    dark = dd.noise_bands(rows("dark", False))[0]["mdc"]
-    assert dark == summary_mdc(mdc, "redness", "dark")[0] > 1.5 * mdc["summary"]["redness"]
-    alike = dd.noise_bands(rows("dark", True))[0]["mdc"]
-    assert alike == summary_mdc(mdc, "redness", "dark", same_settings=True)[0] < dark / 2
-    mixed = rows("dark", True)
-    mixed[1]["saved_alike"] = False
-    assert dd.noise_bands(mixed)[0]["mdc"] == dark
+    assert steps(JPEG, JPEG, JPEG) == [alike] * 3
+    assert steps(JPEG, {**JPEG, "jpeg_quality": 80}, JPEG) == [dark, dark, alike]   # saved in two ways
+    assert steps(JPEG, JPEG, {**JPEG, "camera": "iPhone 13"}) == [alike, alike, dark]
+    assert steps(JPEG) == [dark]                                                   # nothing compared yet
+    mixed = _band(dd.progress_rows(_course(*[(8.5, "dark", c) for c in (JPEG, JPEG, {**JPEG, "camera": None})])),
+                  "redness")
+    assert mixed["mdc"] == dark and mixed["low"] == pytest.approx(0.3 - dark)   # the widest, about the baseline

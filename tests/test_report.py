@@ -162,10 +162,11 @@ def test_report_charts_the_compared_change(seeded):
     charted = summary_series(course)
     ids = seeded["photo_ids"]
     for key in ("texture", "redness", "pigmentation"):
-        points = dict(charted[key])
+        points = {d: v for d, v, _ in charted[key]}
         dates = {p.id: v.visit_date for v, p in series}
         expected = getattr(own[ids[0]], key) + comp["delta"][key]["value"]
         assert points[dates[ids[-1]]] == pytest.approx(expected, rel=1e-9)
+        assert charted[key][-1][2] == comp["delta"][key]["mdc"]      # its band: the MDC compare applied
         assert points[dates[ids[-1]]] != pytest.approx(getattr(own[ids[-1]], key), rel=1e-6)
         middle = [i for i in ids[1:-1]]                 # no stored comparison: own values
         for i in middle:

@@ -9,7 +9,7 @@ import pandas as pd
 def progress_chart(rows: list[dict], treatments: list[dict], bands: list[dict], metric: str,
                    *, height: int = 220, title: str | None = None) -> alt.LayerChart | None:
     """One metric over the visits: line and points, treatment dates as dashed
-    rules, the noise band (first visit ± MDC) shaded."""
+    rules, the noise band (first visit ± the MDC each visit was judged by) shaded."""
     data = pd.DataFrame([r for r in rows if r["metric"] == metric])
     if data.empty:
         return None
@@ -18,13 +18,13 @@ def progress_chart(rows: list[dict], treatments: list[dict], bands: list[dict], 
     y_title = f"{metric} ({unit})" if unit else metric
     layers = []
     band = [b for b in bands if b["metric"] == metric]
-    if band:
-        b = band[0]
-        bdf = pd.DataFrame({"start": [data["date"].min()], "end": [data["date"].max()],
-                            "low": [b["low"]], "high": [b["high"]]})
-        layers.append(alt.Chart(bdf).mark_rect(opacity=0.18, color="grey").encode(
-            x="start:T", x2="end:T", y="low:Q", y2="high:Q",
-            tooltip=[alt.Tooltip("low:Q", format=".4g"), alt.Tooltip("high:Q", format=".4g")]))
+    if band:  # first visit ± the MDC each visit was judged by (centred steps where it changes)
+        bdf = pd.DataFrame(band[0]["steps"])
+        bdf["date"] = pd.to_datetime(bdf["date"])
+        layers.append(alt.Chart(bdf).mark_area(opacity=0.18, color="grey", interpolate="step").encode(
+            x="date:T", y="low:Q", y2="high:Q",
+            tooltip=[alt.Tooltip("low:Q", format=".4g"), alt.Tooltip("high:Q", format=".4g"),
+                     alt.Tooltip("mdc:Q", title="detectable change", format=".3g")]))
     if treatments:
         tdf = pd.DataFrame(treatments)
         tdf["date"] = pd.to_datetime(tdf["date"])

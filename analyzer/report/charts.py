@@ -4,17 +4,22 @@ from __future__ import annotations
 import io
 from datetime import date
 
+import numpy as np
+
 from .course import SUMMARY_KEYS
 
 LABELS = {"texture": "Texture", "redness": "Redness", "pigmentation": "Pigmentation"}
 COLOURS = {"texture": "#4c72b0", "redness": "#c44e52", "pigmentation": "#8c6d31"}
 
 
-def summary_series(course, view: str = "frontal") -> dict[str, list[tuple[date, float]]]:
-    """``{key: [(visit date, value)]}`` of the summary indices: the baseline's own
+def summary_series(course, view: str = "frontal", mdc: dict | None = None
+                   ) -> dict[str, list[tuple[date, float, float | None]]]:
+    """``{key: [(visit date, value, MDC)]}`` of the summary indices: the baseline's own
     analysis, then each visit's value on the baseline's footing
     (:func:`analyzer.compare.charted_value`: the baseline plus the change its
-    stored comparison measured; the photo's own value without one)."""
+    stored comparison measured; the photo's own value without one), with the
+    MDC that visit is judged by (:func:`analyzer.compare.charted_series`; None
+    where neither the comparison nor ``mdc`` gives one)."""
     from ..compare import charted_series
 
     def own_value(photo, key):
@@ -25,8 +30,8 @@ def summary_series(course, view: str = "frontal") -> dict[str, list[tuple[date, 
         return value if isinstance(value, (int, float)) else None
 
     out: dict[str, list] = {k: [] for k in SUMMARY_KEYS}
-    for visit, _, key, value, _ in charted_series(course.series(view), course.comparisons, own_value):
-        out[key].append((visit.visit_date, value))
+    for pt in charted_series(course.series(view), course.comparisons, own_value, mdc=mdc):
+        out[pt.key].append((pt.visit.visit_date, pt.value, pt.mdc))
     return out
 
 
@@ -39,27 +44,25 @@ def summary_units(course, view: str = "frontal") -> dict[str, str]:
     return {k: "" for k in SUMMARY_KEYS}
 
 
-def progress_png(series: dict[str, list[tuple[date, float]]], units: dict[str, str],
-                 treatments: list[date], mdc: dict[str, float | None] | None = None,
-                 *, width_in: float = 7.0, dpi: int = 150) -> bytes:
+def progress_png(series: dict[str, list[tuple[date, float, float | None]]], units: dict[str, str],
+                 treatments: list[date], *, width_in: float = 7.0, dpi: int = 150) -> bytes:
     """One panel per summary index: values by visit date, treatment days as dashed
-    lines, the baseline ± its minimal detectable change as a grey band.
+    lines, the baseline ± the minimal detectable change each visit is judged by
+    as a grey band (in centred steps where it changes from visit to visit).
 
     Parameters
     ----------
     series : dict
-        ``{key: [(date, value)]}`` (keys without values are drawn empty).
+        ``{key: [(date, value, MDC or None)]}`` (:func:`summary_series`; keys
+        without values are drawn empty, visits without an MDC without a band).
     units : dict
         ``{key: unit}``.
     treatments : list of date
-    mdc : dict, optional
-        ``{key: MDC}``; missing or None draws no band.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
 
-    mdc = mdc or {}
     keys = list(series)
     fig = Figure(figsize=(width_in, 1.55 * len(keys) + 0.4), dpi=dpi)
     FigureCanvasAgg(fig)
@@ -70,11 +73,14 @@ def progress_png(series: dict[str, list[tuple[date, float]]], units: dict[str, s
             ax.axvline(day, color="#999999", linestyle="--", linewidth=0.8,
                        label="treatment" if i == 0 else None)
         if pts:
-            xs, ys = zip(*pts)
-            limit = mdc.get(key)
-            if limit:
-                ax.axhspan(ys[0] - limit, ys[0] + limit, color="#dddddd",
+            xs, ys, limits = zip(*pts)
+            if all(limits) and len(set(limits)) == 1:
+                ax.axhspan(ys[0] - limits[0], ys[0] + limits[0], color="#dddddd",
                            label="baseline ± detectable change")
+            elif any(limits):
+                half = np.array([np.nan if m is None else m for m in limits], float)
+                ax.fill_between(xs, ys[0] - half, ys[0] + half, step="mid", color="#dddddd",
+                                linewidth=0, label="baseline ± detectable change")
             ax.plot(xs, ys, marker="o", color=COLOURS.get(key, "black"), linewidth=1.5,
                     label=LABELS.get(key, key))
         else:

@@ -409,16 +409,13 @@ def _change_page(pdf: _PDF, course: Course) -> None:
 
 
 def _charts(pdf: _PDF, course: Course, mdc: dict) -> None:
-    from ..compare import course_footing, summary_mdc
     from .charts import progress_png, summary_series, summary_units
 
-    series = summary_series(course)
+    series = summary_series(course, mdc=mdc)
     if sum(len(v) for v in series.values()) == 0:
         return
-    tone, alike = course_footing([p for _, p in course.series()])
     png = progress_png(series, summary_units(course),
-                       [v.visit_date for v in course.visits if v.procedure],
-                       {k: summary_mdc(mdc, k, tone, alike)[0] for k in SUMMARY_KEYS})
+                       [v.visit_date for v in course.visits if v.procedure])
     width = min(pdf.doc.epw, 150)
     pdf.h2("Progress charts", keep_mm=20 + width * _png_aspect(png))
     pdf.image_png(png, width=width)
@@ -426,7 +423,8 @@ def _charts(pdf: _PDF, course: Course, mdc: dict) -> None:
              "visit's plus the change measured between the two photos on the skin both show "
              "(the photo's own index where no trusted comparison exists); dashed lines: "
              "treatment sessions; grey band (when calibrated): the first visit plus or minus "
-             "the detectable change.",
+             "the detectable change each visit is judged by (wider at visits whose photo was "
+             "saved differently from the first).",
              size=7.5, style="I")
 
 

@@ -18,12 +18,14 @@ if not rows:
     st.info("No analysed photos yet.")
     st.stop()
 treatments = dd.treatment_rows(timeline)
-bands = dd.noise_bands(rows, region)
+bands = dd.noise_bands(rows)
 st.caption("Dashed red lines: treatment sessions. Each later visit is drawn as the first "
            "visit's value plus the change measured between the two photos on the skin both "
            "show (a photo's own value only where no trusted comparison exists; see the point's "
            "tooltip). Grey band: first visit ± the smallest change that can be told from "
-           "retake noise (MDC); points inside it are not a detectable change."
+           "retake noise (MDC); points inside it are not a detectable change. It is wider at "
+           "visits whose photo was saved differently from the first (other camera or JPEG "
+           "setting), which adds retake noise."
            + ("" if bands else " The noise band is not calibrated on this installation."))
 for key in dd.SUMMARY_KEYS:
     label = dd.METRIC_LABELS[key]
