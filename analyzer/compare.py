@@ -563,7 +563,10 @@ def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: st
     baseline (:func:`summary_mdc` / :func:`metric_mdc` for the baseline's
     skin tone and whether the two photos were saved alike,
     :func:`same_capture_settings`); the baseline's point that of the next
-    point (there is no change to judge at the baseline).
+    point (there is no change to judge at the baseline).  A later point drawn
+    at its photo's own value (no trusted comparison) varies more than a
+    comparison does, and takes the wider MDC of own values where calibrated
+    (:func:`own_photo_mdc`).
     """
     if not series:
         return []
@@ -587,6 +590,9 @@ def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: st
             if applied is None and mdc is not None:
                 applied = (summary_mdc(mdc, key, tone, alike[i])[0] if region == "whole_face"
                            else metric_mdc(mdc, f"{metric}@{region}", alike[i]))
+            if basis == OWN_PHOTO and mdc is not None:
+                own = own_photo_mdc(mdc, key, tone, region, metric)
+                applied = applied if own is None else max(own, applied or 0.0)
             points.append(ChartPoint(visit, photo, key, float(value), basis, applied))
     for key in keys:  # the baseline's band: that of the next visit
         mine = [i for i, p in enumerate(points) if p.key == key]
@@ -623,6 +629,20 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None,
         if alike[0] is not None and (general[0] is None or alike[0] < general[0]):
             return alike[0], alike[1] + ", photos saved alike"
     return general
+
+
+def own_photo_mdc(mdc: dict, key: str, ita_category: str | None, region: str = "whole_face",
+                  metric: str | None = None) -> float | None:
+    """The MDC of a photo's own value of summary ``key`` (or, in another region, of its
+    ``metric``): the same statistics as :func:`summary_mdc` / :func:`metric_mdc` of no-change
+    pairs' own values, each over its photo's whole visible face (``mdc["own_photo"]``,
+    ``benchmarks/accuracy.py``); None when the calibration has none."""
+    own = mdc.get("own_photo")
+    if not own:
+        return None
+    if region == "whole_face":
+        return _calibrated_mdc(own, key, ita_category)[0]
+    return own.get("metrics", {}).get(f"{metric}@{region}")
 
 
 def metric_mdc(mdc: dict, key: str, same_settings: bool = False) -> float | None:

@@ -154,7 +154,23 @@ def run_case(case: Case, scale: float, strength: float) -> dict:
     out["metric_baseline"] = {f"{name}@{region}": v["baseline"]
                               for region, metrics in comparison.regions.items()
                               for name, v in metrics.items()}
+    # each photo's own values (its whole visible face): what a progress chart plots
+    # for a visit without a trusted comparison
+    b_own, f_own = own_values(baseline.result), own_values(followup.result)
+    out["own_delta"] = {k: difference(f_own.get(k), b_own[k]) for k in CONCERNS}
+    out["own_metric_deltas"] = {key: difference(f_own.get(key), v) for key, v in b_own.items()
+                                if key not in CONCERNS}
     return out
+
+
+def own_values(analysis) -> dict:
+    """A photo's own summaries and ``metric@region`` values."""
+    return {**{k: analysis.summary.get(k) for k in CONCERNS},
+            **{f"{m['name']}@{m['region']}": m.get("value") for m in analysis.metrics}}
+
+
+def difference(after, before):
+    return None if after is None or before is None else float(after - before)
 
 
 MDC_NONE = {"summary": {}, "metrics": {}, "provenance": {}}
@@ -292,6 +308,15 @@ def summary_calibration(calib: list[dict], label: str) -> dict:
     return {"summary": mdc, "summary_by_tone": by_category}
 
 
+def own_photo_calibration(calib: list[dict]) -> dict:
+    """The MDC of each photo's own values (its whole visible face, not the skin a
+    comparison finds in both photos): what a progress chart's band is at a visit
+    without a trusted comparison (``analyzer.compare.charted_series``)."""
+    rows = [{**r, "delta": r["own_delta"], "metric_deltas": r["own_metric_deltas"]} for r in calib
+            if all(r["own_delta"].get(k) is not None for k in CONCERNS)]
+    return {**summary_calibration(rows, "each photo's own values"), "metrics": per_metric_mdc(rows)}
+
+
 def mixed(r: dict) -> bool:
     """A pair of the main design (JPEG quality drawn per photo), not an extra same-settings one."""
     return r["case"].get("settings", "mixed") == "mixed"
@@ -314,6 +339,9 @@ def report(results: list[dict], tones) -> dict:
     alike = [r for r in calib if r.get("same_settings")]
     if len(alike) >= MIN_SAME_PAIRS:
         calibration["same_settings"] = alike_calibration(alike, calibration)
+    own = [r for r in calib_mixed if r.get("own_delta")]
+    if own:
+        calibration["own_photo"] = own_photo_calibration(own)
 
     def limit(r, k):  # the MDC compare applies to this pair
         return summary_mdc(calibration, k, r.get("ita_category"), bool(r.get("same_settings")))[0]
@@ -472,7 +500,9 @@ def write_mdc(results, calibration, args) -> None:
                          "max(80 % upper confidence bound of the 95th percentile, 1.96 x RMS delta); "
                          "pairs saved alike (same format, JPEG quality, colour resolution, camera) "
                          "also calibrated on their own (same_settings), for the indices whose pooled "
-                         "MDC that lowers below ALIKE_GAIN x the general one, used where smaller",
+                         "MDC that lowers below ALIKE_GAIN x the general one, used where smaller; "
+                         "own_photo: the same statistics of each photo's own values (whole visible "
+                         "face), the band of a chart point without a trusted comparison",
         },
     }
     kept = [c for c in read_calibrations(MDC_PATH) if c["provenance"].get("scale") != args.scale]

@@ -33,6 +33,11 @@ def test_small_harness_recovers_injected_redness_and_calibrates(capsys):
     # alignment against the sidecar transform
     assert np.median([r["corner_err"] for r in results]) < 0.5
     assert all(r["align_ok"] for r in results)
+    # each photo's own values are recorded and calibrated too (the band of an uncompared chart point)
+    assert whole["own_delta"]["redness"] > 3 * max(abs(r["own_delta"]["redness"]) for r in nochange)
+    assert regional["own_metric_deltas"]["hemoglobin_density@left_cheek"] > 0.5 * d["hemoglobin_density@left_cheek"]
+    own = calibration["own_photo"]
+    assert own["summary"]["redness"] == accuracy.mdc95([r["own_delta"]["redness"] for r in nochange])
     per_metric = accuracy.per_metric_mdc(nochange * 2)  # needs ≥ 5 values per key
     assert per_metric["hemoglobin_density@left_cheek"] >= 0
 

@@ -437,3 +437,26 @@ def test_noise_band_is_the_mdc_compare_applies_at_each_visit():
     mixed = _band(dd.progress_rows(_course(*[(8.5, "dark", c) for c in (JPEG, JPEG, {**JPEG, "camera": None})])),
                   "redness")
     assert mixed["mdc"] == dark and mixed["low"] == pytest.approx(0.3 - dark)   # the widest, about the baseline
+
+
+def test_noise_band_of_a_visit_without_a_trusted_comparison_is_that_of_own_values():
+    """A visit drawn at its photo's own value (no comparison, or alignment not trusted)
+    gets the wider MDC of own values; a compared visit the MDC its comparison applied."""
+    from analyzer.compare import COMPARED, NOT_COMPARABLE, OWN_PHOTO
+    from analyzer.version import ALGORITHM_VERSION
+
+    calibration = {"summary": {"redness": 0.01}, "own_photo": {"summary": {"redness": 0.03}}}
+
+    def stored(photo_id, status=None):
+        delta = {"redness": {"value": 0.004, "mdc": 0.012, "status": status}}
+        return {"id": photo_id, "baseline_photo_id": 1, "followup_photo_id": photo_id,
+                "algorithm_version": ALGORITHM_VERSION, "result": {"delta": delta}}
+
+    course = _course(*[(8.5, "light", JPEG)] * 4)
+    rows = dd.progress_rows(course, comparisons=[stored(2), stored(4, NOT_COMPARABLE)], mdc=calibration)
+    red = [r for r in rows if r["key"] == "redness"]
+    assert [r["basis"] for r in red[1:]] == [COMPARED, OWN_PHOTO, OWN_PHOTO]
+    assert [r["mdc"] for r in red] == [0.012, 0.012, 0.03, 0.03]
+    assert red[1]["value"] == pytest.approx(0.3 + 0.004)
+    without = dd.progress_rows(course, mdc={"summary": {"redness": 0.01}})   # calibrated before own values were
+    assert [r["mdc"] for r in without if r["key"] == "redness"] == [0.01] * 4

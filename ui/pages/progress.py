@@ -25,7 +25,7 @@ st.caption("Dashed red lines: treatment sessions. Each later visit is drawn as t
            "tooltip). Grey band: first visit ± the smallest change that can be told from "
            "retake noise (MDC); points inside it are not a detectable change. It is wider at "
            "visits whose photo was saved differently from the first (other camera or JPEG "
-           "setting), which adds retake noise."
+           "setting) or has no trusted comparison (its own value varies more)."
            + ("" if bands else " The noise band is not calibrated on this installation."))
 for key in dd.SUMMARY_KEYS:
     label = dd.METRIC_LABELS[key]
