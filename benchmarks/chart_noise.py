@@ -8,7 +8,8 @@ RMS and 95th percentile of (follow-up − baseline) / baseline in %:
 - of the ``compare`` delta (both photos measured on the skin both show),
 
 and how often each falls outside the band baseline ± MDC (the MDC ``compare``
-applies).  The progress charts draw ``compare`` deltas for this reason
+applies); own summaries also against the band a progress chart draws for them
+(the MDC of own values, ``analyzer.compare.own_photo_mdc``).  The progress charts draw ``compare`` deltas for this reason
 (:func:`analyzer.compare.charted_value`).
 
 Run: ``.venv/bin/python benchmarks/chart_noise.py [--pairs 8] [--scale 6] [--tones light,tan,dark]``
@@ -28,9 +29,11 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 KEYS = ("texture", "redness", "pigmentation")
 
 
-def no_change_pair(args: tuple[str, int, float]) -> dict[str, tuple[float, float, float]]:
-    """``{key: (own-summary change %, compare delta %, MDC %)}`` of one no-change pair."""
-    from analyzer.compare import compare_analysed
+def no_change_pair(args: tuple[str, int, float]) -> dict[str, tuple[float, float, float, float]]:
+    """``{key: (own-summary change %, compare delta %, MDC %, own-value MDC %)}`` of one
+    no-change pair (the last: the band of a chart point without a trusted comparison,
+    ``analyzer.compare.own_photo_mdc``; the MDC where not calibrated)."""
+    from analyzer.compare import compare_analysed, load_mdc, own_photo_mdc
     from analyzer.phantom import TONES, Capture, make_face, photograph
     from analyzer.pipeline import analyse_pixels
 
@@ -40,11 +43,14 @@ def no_change_pair(args: tuple[str, int, float]) -> dict[str, tuple[float, float
     b = analyse_pixels(photograph(face, [], Capture.random(rng, 0.7), seed=2 * seed)[0])
     f = analyse_pixels(photograph(face, [], Capture.random(rng, 0.7), seed=2 * seed + 1)[0])
     c, _ = compare_analysed(b, f)
+    calibration = load_mdc(px_per_mm=c.baseline["summary"]["px_per_mm"])
     out = {}
     for key in KEYS:
         own_b, own_f, ref = b.result.summary[key], f.result.summary[key], c.baseline["summary"][key]
+        own_mdc = own_photo_mdc(calibration, key, b.result.summary.get("ita_category"))
         out[key] = (100 * (own_f - own_b) / own_b, 100 * c.delta[key]["value"] / ref,
-                    100 * c.delta[key]["mdc"] / ref)
+                    100 * c.delta[key]["mdc"] / ref,
+                    100 * max(own_mdc or 0.0, c.delta[key]["mdc"]) / own_b)
     return out
 
 
@@ -60,9 +66,10 @@ def main(argv=None) -> int:
         res = list(pool.map(no_change_pair, jobs))
     print(f"{len(res)} no-change pairs, tones {args.tones}, scale {args.scale}")
     for key in KEYS:
-        own, cmp_, mdc = (np.array([r[key][i] for r in res]) for i in range(3))
+        own, cmp_, mdc, own_mdc = (np.array([r[key][i] for r in res]) for i in range(4))
         print(f"{key:13s} own summaries: RMS {np.sqrt(np.mean(own ** 2)):5.2f} %  "
               f"p95 {np.percentile(np.abs(own), 95):5.2f} %  outside ±MDC {100 * np.mean(np.abs(own) > mdc):3.0f} %"
+              f"  outside its own band (±{own_mdc.mean():.2f} %) {100 * np.mean(np.abs(own) > own_mdc):3.0f} %"
               f"  | compare: RMS {np.sqrt(np.mean(cmp_ ** 2)):5.2f} %  "
               f"p95 {np.percentile(np.abs(cmp_), 95):5.2f} %  outside ±MDC {100 * np.mean(np.abs(cmp_) > mdc):3.0f} %"
               f"  | MDC {mdc.mean():.2f} %")

@@ -31,8 +31,15 @@ def progress_chart(rows: list[dict], treatments: list[dict], bands: list[dict], 
         layers.append(alt.Chart(tdf).mark_rule(strokeDash=[4, 3], color="#c0392b").encode(
             x="date:T", tooltip=["date:T", "treatment:N"]))
     layers.append(alt.Chart(data).mark_line(point=True).encode(
-        x=alt.X("date:T", title="visit date", axis=alt.Axis(format="%d %b %Y", labelAngle=0)),
+        x=alt.X("date:T", title="visit date", axis=alt.Axis(format="%d %b %Y", labelAngle=0, labelOverlap=True,
+                                                              values=visit_ticks(data["date"]))),
         y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
         tooltip=["date:T", alt.Tooltip("value:Q", format=".4g"),
                  *(["basis:N"] if "basis" in data else [])]))
     return alt.layer(*layers).properties(height=height, title=title or metric)
+
+
+def visit_ticks(dates: pd.Series) -> list[alt.DateTime]:
+    """Axis ticks at the visit dates (Vega-Lite's own time ticks repeat a day's label
+    at 12-hour steps over short courses)."""
+    return [alt.DateTime(year=d.year, month=d.month, date=d.day) for d in sorted(set(dates))]

@@ -424,7 +424,7 @@ def _charts(pdf: _PDF, course: Course, mdc: dict) -> None:
              "(the photo's own index where no trusted comparison exists); dashed lines: "
              "treatment sessions; grey band (when calibrated): the first visit plus or minus "
              "the detectable change each visit is judged by (wider at visits whose photo was "
-             "saved differently from the first).",
+             "saved differently from the first, or drawn at its own index).",
              size=7.5, style="I")
 
 
