@@ -343,11 +343,17 @@ def test_progress_rows_chart_the_compared_change(demo):
     own = dd.progress_rows(timeline)
     assert len(compared) == len(own) >= 6
     # the demo photos are all JPEG 90, 4:2:0: every visit's band is the MDC of photos saved alike
-    from analyzer.compare import course_mdc, summary_mdc
+    from analyzer.compare import course_mdc, own_photo_mdc, summary_mdc
     calibration = course_mdc(r["px_per_mm"] for r in compared)
     tone = dd.frontal_photo(timeline[0]).latest_analysis.result["summary"]["ita_category"]
-    for row in own:
+    general = {k: v for k, v in calibration.items() if k != "own_photo"}
+    for row in dd.progress_rows(timeline, mdc=general):
         assert row["mdc"] == summary_mdc(calibration, row["key"], tone, same_settings=True)[0]
+    # without comparisons every point is its photo's own value, judged by the MDC of own values
+    for row in own:
+        assert row["mdc"] == max(own_photo_mdc(calibration, row["key"], tone),
+                                 summary_mdc(calibration, row["key"], tone, same_settings=True)[0])
+    assert all(own_photo_mdc(calibration, k, tone) for k in ("texture", "redness", "pigmentation"))
     first = compared[:3]
     assert [r["basis"] for r in first] == ["first visit"] * 3
     base = {r["key"]: r["value"] for r in first}
@@ -399,10 +405,15 @@ def _band(rows, key):
 
 
 def test_noise_band_follows_the_photos_resolution():
-    """The progress chart's band is the MDC compare uses at the course's lowest resolution."""
-    from analyzer.compare import load_mdc
+    """The progress chart's band is the calibration at the course's lowest resolution (here
+    of own values: the courses have no comparisons)."""
+    from analyzer.compare import load_mdc, own_photo_mdc
 
-    sharp, small = load_mdc(px_per_mm=8.5)["summary"]["texture"], load_mdc(px_per_mm=4.1)["summary"]["texture"]
+    def expected(px):
+        mdc = load_mdc(px_per_mm=px)
+        return max(own_photo_mdc(mdc, "texture", None) or 0.0, mdc["summary"]["texture"])
+
+    sharp, small = expected(8.5), expected(4.1)
     assert sharp < small
 
     def band(*px):  # lossless photos from different cameras: never saved alike
@@ -421,21 +432,22 @@ def test_noise_band_is_the_mdc_compare_applies_at_each_visit():
     visit's photo was saved like the first; the first visit takes the next one's."""
     from analyzer.compare import load_mdc, summary_mdc
 
-    mdc = load_mdc(px_per_mm=8.5)
+    # the points are own values (no comparisons): the calibration without own values' MDC
+    mdc = {k: v for k, v in load_mdc(px_per_mm=8.5).items() if k != "own_photo"}
     dark = summary_mdc(mdc, "redness", "dark")[0]
     alike = summary_mdc(mdc, "redness", "dark", same_settings=True)[0]
     assert dark > 1.5 * mdc["summary"]["redness"] and alike < dark / 2
 
     def steps(*captures):
-        band = _band(dd.progress_rows(_course(*[(8.5, "dark", c) for c in captures])), "redness")
+        band = _band(dd.progress_rows(_course(*[(8.5, "dark", c) for c in captures]), mdc=mdc), "redness")
         return [s["mdc"] for s in band["steps"]]
 
     assert steps(JPEG, JPEG, JPEG) == [alike] * 3
     assert steps(JPEG, {**JPEG, "jpeg_quality": 80}, JPEG) == [dark, dark, alike]   # saved in two ways
     assert steps(JPEG, JPEG, {**JPEG, "camera": "iPhone 13"}) == [alike, alike, dark]
     assert steps(JPEG) == [dark]                                                   # nothing compared yet
-    mixed = _band(dd.progress_rows(_course(*[(8.5, "dark", c) for c in (JPEG, JPEG, {**JPEG, "camera": None})])),
-                  "redness")
+    mixed = _band(dd.progress_rows(_course(*[(8.5, "dark", c) for c in (JPEG, JPEG, {**JPEG, "camera": None})]),
+                                   mdc=mdc), "redness")
     assert mixed["mdc"] == dark and mixed["low"] == pytest.approx(0.3 - dark)   # the widest, about the baseline
 
 
