@@ -390,7 +390,8 @@ def _course(*photos):
 
     visits = []
     for i, (px, tone, capture) in enumerate(photos):
-        result = {"summary": {"px_per_mm": px, "ita_category": tone, "units": {}}, "capture": capture}
+        result = {"summary": {"px_per_mm": px, "ita_category": tone, "units": {}}, "capture": capture,
+                  "metrics": [{"name": "hemoglobin_density", "region": "forehead", "value": 0.2 + 0.01 * i}]}
         analysis = NS(status="ok", result=result, texture=20.0, redness=0.3 + 0.01 * i, pigmentation=5.0)
         visits.append(NS(id=i + 1, visit_date=date_(2026, 1, 1) + timedelta(days=30 * i),
                          photos=[NS(id=i + 1, view="frontal", latest_analysis=analysis)]))
@@ -462,7 +463,8 @@ def test_noise_band_of_a_visit_without_a_trusted_comparison_is_that_of_own_value
     def stored(photo_id, status=None):
         delta = {"redness": {"value": 0.004, "mdc": 0.012, "status": status}}
         return {"id": photo_id, "baseline_photo_id": 1, "followup_photo_id": photo_id,
-                "algorithm_version": ALGORITHM_VERSION, "result": {"delta": delta}}
+                "algorithm_version": ALGORITHM_VERSION,
+                "result": {"delta": delta, "regions": {"forehead": {"hemoglobin_density": {"delta": 0.003}}}}}
 
     course = _course(*[(8.5, "light", JPEG)] * 4)
     rows = dd.progress_rows(course, comparisons=[stored(2), stored(4, NOT_COMPARABLE)], mdc=calibration)
@@ -472,3 +474,11 @@ def test_noise_band_of_a_visit_without_a_trusted_comparison_is_that_of_own_value
     assert red[1]["value"] == pytest.approx(0.3 + 0.004)
     without = dd.progress_rows(course, mdc={"summary": {"redness": 0.01}})   # calibrated before own values were
     assert [r["mdc"] for r in without if r["key"] == "redness"] == [0.01] * 4
+    # one region: its metric's MDC, of own values where the point is one
+    calibration = {"metrics": {"hemoglobin_density@forehead": 0.02},
+                   "own_photo": {"metrics": {"hemoglobin_density@forehead": 0.05}}}
+    forehead = dd.progress_rows(course, "forehead", [stored(2)], mdc=calibration)
+    red = [r for r in forehead if r["key"] == "redness"]
+    assert [r["basis"] for r in red[1:]] == [COMPARED, OWN_PHOTO, OWN_PHOTO]
+    assert [r["mdc"] for r in red] == [0.02, 0.02, 0.05, 0.05]
+    assert red[1]["value"] == pytest.approx(0.2 + 0.003)
