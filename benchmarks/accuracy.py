@@ -327,8 +327,9 @@ def report(results: list[dict], tones) -> dict:
     pooled (``summary``) and per ITA° category of the baseline (``summary_by_tone``)
     from the main design's pairs (JPEG quality drawn per photo, a few of them alike
     by chance), and per metric and region (``metrics``); the same from every pair
-    saved alike (``same_settings``) and from each photo's own values (``own_photo``).  ``compare`` applies it
-    (``analyzer.compare.summary_mdc``, ``metric_mdc``) and so do the tables."""
+    saved alike (``same_settings``) and from each photo's own values
+    (``own_photo``).  ``compare`` applies it (``analyzer.compare.summary_mdc``,
+    ``metric_mdc``, ``own_photo_mdc``) and so do the tables."""
     from analyzer.compare import metric_mdc, summary_mdc
 
     by_tone = {t: [r for r in results if r["case"]["tone"] == t and mixed(r)] for t in tones}

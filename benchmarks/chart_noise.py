@@ -9,7 +9,8 @@ RMS and 95th percentile of (follow-up − baseline) / baseline in %:
 
 and how often each falls outside the band baseline ± MDC (the MDC ``compare``
 applies); own summaries also against the band a progress chart draws for them
-(the MDC of own values, ``analyzer.compare.own_photo_mdc``).  The progress charts draw ``compare`` deltas for this reason
+(the MDC of own values, ``analyzer.compare.own_photo_mdc``).  The progress
+charts draw ``compare`` deltas for this reason
 (:func:`analyzer.compare.charted_value`).
 
 Run: ``.venv/bin/python benchmarks/chart_noise.py [--pairs 8] [--scale 6] [--tones light,tan,dark]``
