@@ -558,7 +558,7 @@ def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: st
     Each point carries the MDC its visit is judged by, so a course saved in
     more than one way shows at each visit the band that visit's comparison
     used (it leaves the band exactly when that comparison found a detectable
-    change): a compared whole-face point the MDC stored with its comparison;
+    change): a compared point the MDC stored with its comparison;
     any other later point the one ``compare`` applies to its pair with the
     baseline (:func:`summary_mdc` / :func:`metric_mdc` for the baseline's
     skin tone and whether the two photos were saved alike,
@@ -585,8 +585,11 @@ def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: st
             if value is None:
                 continue
             applied = None
-            if basis == COMPARED and region == "whole_face":
-                applied = ((stored["result"].get("delta") or {}).get(key) or {}).get("mdc")
+            if basis == COMPARED:  # the MDC stored with the comparison (older results lack a region's)
+                result = stored["result"]
+                change = ((result.get("delta") or {}).get(key) if region == "whole_face"
+                          else ((result.get("regions") or {}).get(region) or {}).get(metric))
+                applied = (change or {}).get("mdc")
             if applied is None and mdc is not None:
                 applied = (summary_mdc(mdc, key, tone, alike[i])[0] if region == "whole_face"
                            else metric_mdc(mdc, f"{metric}@{region}", alike[i]))
@@ -769,11 +772,11 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
             continue
         bv, fv = bm.get("value"), fm.get("value")
         value = None if bv is None or fv is None else float(fv - bv)
-        significant, status = classify(value, metric_mdc(mdc, key, alike),
-                                       more_is(str(bm.get("direction", ""))))
+        limit = metric_mdc(mdc, key, alike)
+        significant, status = classify(value, limit, more_is(str(bm.get("direction", ""))))
         per_region.setdefault(bm["region"], {})[bm["name"]] = {
             "baseline": bv, "followup": fv, "delta": value, "unit": bm.get("unit"),
-            "significant": significant, "status": status}
+            "significant": significant, "status": status, "mdc": limit}
 
     flags = []
     if not al.ok:

@@ -379,8 +379,9 @@ def test_progress_rows_chart_the_compared_change(demo):
         assert row["unit"] == first_metrics[(name, "forehead")]["unit"]
     tex = [r for r in forehead if r["key"] == "texture"]
     result = by_photo[photo_of[tex[1]["visit_id"]]]
-    assert tex[1]["value"] == pytest.approx(
-        tex[0]["value"] + result["regions"]["forehead"][dd.REGION_METRICS["texture"]]["delta"], rel=1e-9)
+    stored_change = result["regions"]["forehead"][dd.REGION_METRICS["texture"]]
+    assert tex[1]["value"] == pytest.approx(tex[0]["value"] + stored_change["delta"], rel=1e-9)
+    assert tex[1]["mdc"] == stored_change["mdc"] > 0     # the band compare applied to the region
 
 
 def _course(*photos):
@@ -480,5 +481,9 @@ def test_noise_band_of_a_visit_without_a_trusted_comparison_is_that_of_own_value
     forehead = dd.progress_rows(course, "forehead", [stored(2)], mdc=calibration)
     red = [r for r in forehead if r["key"] == "redness"]
     assert [r["basis"] for r in red[1:]] == [COMPARED, OWN_PHOTO, OWN_PHOTO]
-    assert [r["mdc"] for r in red] == [0.02, 0.02, 0.05, 0.05]
+    assert [r["mdc"] for r in red] == [0.02, 0.02, 0.05, 0.05]   # a result stored without a region's MDC
     assert red[1]["value"] == pytest.approx(0.2 + 0.003)
+    with_mdc = stored(2)
+    with_mdc["result"]["regions"]["forehead"]["hemoglobin_density"]["mdc"] = 0.015
+    forehead = dd.progress_rows(course, "forehead", [with_mdc], mdc=calibration)
+    assert [r["mdc"] for r in forehead if r["key"] == "redness"] == [0.015, 0.015, 0.05, 0.05]
