@@ -35,7 +35,9 @@ def progress_chart(rows: list[dict], treatments: list[dict], bands: list[dict], 
                                                               values=visit_ticks(data["date"]))),
         y=alt.Y("value:Q", title=y_title, scale=alt.Scale(zero=False)),
         tooltip=["date:T", alt.Tooltip("value:Q", format=".4g"),
-                 *(["basis:N"] if "basis" in data else [])]))
+                 *(["basis:N"] if "basis" in data else []),
+                 *([alt.Tooltip("mdc:Q", title="detectable change (±)", format=".3g")]
+                   if "mdc" in data else [])]))
     return alt.layer(*layers).properties(height=height, title=title or metric)
 
 
