@@ -428,14 +428,24 @@ def not_saved_alike(baseline_capture: dict, followup_capture: dict) -> str | Non
     naming its camera), which :func:`compression_difference` and
     :func:`camera_difference` leave unflagged; else ``None``.
 
+    Two HEIC/HEIF photos get a note too: a HEIF file does not say how it was
+    compressed (pillow-heif reads bit depth, chroma and colour profile only),
+    so such a pair never counts as saved alike.
+
     Such a pair is judged against the larger retake noise of photos saved
     differently (:func:`summary_mdc`), so the note says how to detect smaller
     redness changes.
     """
-    both_jpeg = _file_kind(baseline_capture) == _file_kind(followup_capture) == "JPEG"
+    kinds = _file_kind(baseline_capture), _file_kind(followup_capture)
     flagged = (compression_difference(baseline_capture, followup_capture)
                or camera_difference(baseline_capture, followup_capture))
-    if not both_jpeg or flagged or same_capture_settings(baseline_capture, followup_capture):
+    if kinds == ("HEIF", "HEIF") and not flagged:
+        return ("the two photos are HEIC/HEIF, whose files do not say how they were compressed: "
+                "redness is judged against the larger retake noise of photos saved differently; "
+                "to detect smaller changes, have the camera save JPEG (on an iPhone: Settings, "
+                "Camera, Formats, Most Compatible) or PNG, and use the same camera at the same "
+                "setting at every visit")
+    if kinds != ("JPEG", "JPEG") or flagged or same_capture_settings(baseline_capture, followup_capture):
         return None
     qb, qf = baseline_capture.get("jpeg_quality"), followup_capture.get("jpeg_quality")
     tb, tf = baseline_capture.get("jpeg_tables"), followup_capture.get("jpeg_tables")

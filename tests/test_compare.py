@@ -244,7 +244,9 @@ def test_photos_saved_almost_alike_get_a_note():
     assert note(jpeg, {**jpeg, "jpeg_quality": 80, "jpeg_tables": "c3"}) is None   # flagged as saved differently
     assert note(jpeg, {**jpeg, "camera": "iPhone 13"}) is None                    # flagged as another camera
     assert note({"format": "PNG"}, {"format": "PNG"}) is None
-    assert note({"format": "HEIF"}, {"format": "HEIF"}) is None
+    heic = note({"format": "HEIF", "camera": "iPhone 13"}, {"format": "HEIF", "camera": "iPhone 13"})
+    assert "HEIC/HEIF" in heic and "Most Compatible" in heic           # never alike: says how to be
+    assert note({"format": "HEIF", "camera": "iPhone 13"}, {"format": "HEIF", "camera": "Pixel 7"}) is None
 
 
 def test_compare_judges_photos_saved_alike_by_their_own_mdc():
