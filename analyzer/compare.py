@@ -601,8 +601,7 @@ def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: st
                           else ((result.get("regions") or {}).get(region) or {}).get(metric))
                 applied = (change or {}).get("mdc")
             if applied is None and mdc is not None:
-                applied = (summary_mdc(mdc, key, tone, alike[i])[0] if region == "whole_face"
-                           else metric_mdc(mdc, f"{metric}@{region}", alike[i]))
+                applied = _band_mdc(mdc, key, tone, alike[i], region, metric)
             if basis == OWN_PHOTO and mdc is not None:
                 own = own_photo_mdc(mdc, key, tone, region, metric)
                 applied = applied if own is None else max(own, applied or 0.0)
@@ -651,11 +650,16 @@ def own_photo_mdc(mdc: dict, key: str, ita_category: str | None, region: str = "
     pairs' own values, each over its photo's whole visible face (``mdc["own_photo"]``,
     ``benchmarks/accuracy.py``); None when the calibration has none."""
     own = mdc.get("own_photo")
-    if not own:
-        return None
+    return _band_mdc(own, key, ita_category, False, region, metric) if own else None
+
+
+def _band_mdc(mdc: dict, key: str, ita_category: str | None, same_settings: bool,
+              region: str, metric: str | None) -> float | None:
+    """:func:`summary_mdc` of ``key`` on the whole face, else :func:`metric_mdc` of
+    ``metric`` in ``region``."""
     if region == "whole_face":
-        return _calibrated_mdc(own, key, ita_category)[0]
-    return own.get("metrics", {}).get(f"{metric}@{region}")
+        return summary_mdc(mdc, key, ita_category, same_settings)[0]
+    return metric_mdc(mdc, f"{metric}@{region}", same_settings)
 
 
 def metric_mdc(mdc: dict, key: str, same_settings: bool = False) -> float | None:
