@@ -576,7 +576,8 @@ def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: st
     point (there is no change to judge at the baseline).  A later point drawn
     at its photo's own value (no trusted comparison) varies more than a
     comparison does, and takes the wider MDC of own values where calibrated
-    (:func:`own_photo_mdc`).
+    (:func:`own_photo_mdc`, that of photos saved alike where this one was
+    saved like the baseline).
     """
     if not series:
         return []
@@ -603,7 +604,7 @@ def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: st
             if applied is None and mdc is not None:
                 applied = _band_mdc(mdc, key, tone, alike[i], region, metric)
             if basis == OWN_PHOTO and mdc is not None:
-                own = own_photo_mdc(mdc, key, tone, region, metric)
+                own = own_photo_mdc(mdc, key, tone, region, metric, alike[i])
                 applied = applied if own is None else max(own, applied or 0.0)
             points.append(ChartPoint(visit, photo, key, float(value), basis, applied))
     for key in keys:  # the baseline's band: that of the next visit
@@ -644,13 +645,14 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None,
 
 
 def own_photo_mdc(mdc: dict, key: str, ita_category: str | None, region: str = "whole_face",
-                  metric: str | None = None) -> float | None:
+                  metric: str | None = None, same_settings: bool = False) -> float | None:
     """The MDC of a photo's own value of summary ``key`` (or, in another region, of its
     ``metric``): the same statistics as :func:`summary_mdc` / :func:`metric_mdc` of no-change
     pairs' own values, each over its photo's whole visible face (``mdc["own_photo"]``,
-    ``benchmarks/accuracy.py``); None when the calibration has none."""
+    ``benchmarks/accuracy.py``; for a photo saved like the baseline, ``same_settings``,
+    that of such pairs where smaller); None when the calibration has none."""
     own = mdc.get("own_photo")
-    return _band_mdc(own, key, ita_category, False, region, metric) if own else None
+    return _band_mdc(own, key, ita_category, same_settings, region, metric) if own else None
 
 
 def _band_mdc(mdc: dict, key: str, ita_category: str | None, same_settings: bool,

@@ -308,13 +308,23 @@ def summary_calibration(calib: list[dict], label: str) -> dict:
     return {"summary": mdc, "summary_by_tone": by_category}
 
 
-def own_photo_calibration(calib: list[dict]) -> dict:
+def own_rows(pairs: list[dict]) -> list[dict]:
+    """``pairs`` with each photo's own values as their deltas (pairs with every summary)."""
+    return [{**r, "delta": r["own_delta"], "metric_deltas": r["own_metric_deltas"]} for r in pairs
+            if r.get("own_delta") and all(r["own_delta"].get(k) is not None for k in CONCERNS)]
+
+
+def own_photo_calibration(calib: list[dict], alike: list[dict] = ()) -> dict:
     """The MDC of each photo's own values (its whole visible face, not the skin a
     comparison finds in both photos): what a progress chart's band is at a visit
-    without a trusted comparison (``analyzer.compare.charted_series``)."""
-    rows = [{**r, "delta": r["own_delta"], "metric_deltas": r["own_metric_deltas"]} for r in calib
-            if all(r["own_delta"].get(k) is not None for k in CONCERNS)]
-    return {**summary_calibration(rows, "each photo's own values"), "metrics": per_metric_mdc(rows)}
+    without a trusted comparison (``analyzer.compare.charted_series``); from the
+    pairs ``alike`` (saved alike) also their own (``same_settings``, as
+    :func:`alike_calibration`)."""
+    rows = own_rows(calib)
+    out = {**summary_calibration(rows, "each photo's own values"), "metrics": per_metric_mdc(rows)}
+    if len(own_rows(alike)) >= MIN_SAME_PAIRS:
+        out["same_settings"] = alike_calibration(own_rows(alike), out)
+    return out
 
 
 def mixed(r: dict) -> bool:
@@ -340,9 +350,8 @@ def report(results: list[dict], tones) -> dict:
     alike = [r for r in calib if r.get("same_settings")]
     if len(alike) >= MIN_SAME_PAIRS:
         calibration["same_settings"] = alike_calibration(alike, calibration)
-    own = [r for r in calib_mixed if r.get("own_delta")]
-    if own:
-        calibration["own_photo"] = own_photo_calibration(own)
+    if own_rows(calib_mixed):
+        calibration["own_photo"] = own_photo_calibration(calib_mixed, alike)
 
     def limit(r, k):  # the MDC compare applies to this pair
         return summary_mdc(calibration, k, r.get("ita_category"), bool(r.get("same_settings")))[0]
@@ -503,7 +512,8 @@ def write_mdc(results, calibration, args) -> None:
                          "also calibrated on their own (same_settings), for the indices whose pooled "
                          "MDC that lowers below ALIKE_GAIN x the general one, used where smaller; "
                          "own_photo: the same statistics of each photo's own values (whole visible "
-                         "face), the band of a chart point without a trusted comparison",
+                         "face; pairs saved alike too), the band of a chart point without a trusted "
+                         "comparison",
         },
     }
     kept = [c for c in read_calibrations(MDC_PATH) if c["provenance"].get("scale") != args.scale]

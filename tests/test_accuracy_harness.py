@@ -119,9 +119,13 @@ def test_pairs_saved_alike_are_calibrated_apart(capsys):
     def pair(split, settings, alike, spread):
         # redness (and its metric family) is quieter saved alike, texture is not
         d, t = rng.normal(0.0, spread), rng.normal(0.0, 1.0)
+        # each photo's own values vary twice as much, saved alike or not
+        own = {"texture": 2 * rng.normal(0.0, 1.0), "redness": 2 * rng.normal(0.0, spread),
+               "pigmentation": 2 * rng.normal(0.0, spread)}
         return {"case": {"tone": "dark", "concern": None, "label": "none", "signed_dose": 0.0,
                          "region": None, "split": split, "settings": settings},
-                "delta": {"texture": t, "redness": d, "pigmentation": d},
+                "delta": {"texture": t, "redness": d, "pigmentation": d}, "own_delta": own,
+                "own_metric_deltas": {"hemoglobin_density@left_cheek": own["redness"]},
                 "baseline": {k: 10.0 for k in accuracy.CONCERNS},
                 "ita_category": "dark", "same_settings": alike, "corner_err": 0.1, "align_ok": True,
                 "seconds": 1.0, "metric_deltas": {"hemoglobin_density@left_cheek": d, "texture_index@forehead": t},
@@ -137,6 +141,11 @@ def test_pairs_saved_alike_are_calibrated_apart(capsys):
     assert "texture" not in calibration["same_settings"]["summary"]
     assert "texture" not in calibration["same_settings"]["summary_by_tone"]["dark"]
     assert list(calibration["same_settings"]["metrics"]) == ["hemoglobin_density@left_cheek"]
+    # own values (a chart point without a trusted comparison): the same split
+    own = calibration["own_photo"]
+    assert 3.0 < own["summary"]["redness"] < 6.0 and 0.3 < own["same_settings"]["summary"]["redness"] < 0.6
+    assert "texture" not in own["same_settings"]["summary"] and 3.0 < own["summary"]["texture"] < 6.0
+    assert list(own["same_settings"]["metrics"]) == ["hemoglobin_density@left_cheek"]
     printed = capsys.readouterr().out
     assert "photos saved alike" in printed and "no-change pairs saved alike" in printed
     row = next(line for line in printed.splitlines() if line.startswith("dark") and "%" in line
@@ -146,6 +155,7 @@ def test_pairs_saved_alike_are_calibrated_apart(capsys):
     assert all(r <= 15 for r in rates)
     too_few = [r for r in results if r["case"]["settings"] == "mixed"]
     assert "same_settings" not in accuracy.report(too_few, ["dark"])
+    assert "same_settings" not in accuracy.report(too_few, ["dark"])["own_photo"]
 
 
 @pytest.mark.slow
@@ -160,3 +170,29 @@ def test_saved_alike_benchmark_detects_a_clear_redness_change(capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if "OD  saved" in line]
     assert len(lines) == 2 and all("detected 100 %" in line for line in lines)
     assert lines[1].endswith("(1 pairs; 1 saved alike)") and lines[0].endswith("(1 pairs; 0 saved alike)")
+
+
+def test_noise_sources_vary_one_capture_factor_at_a_time():
+    """benchmarks/noise_sources.py: each row changes only its factor against the reference
+    capture, and every factor a retake varies has a row."""
+    import dataclasses
+
+    import noise_sources
+    from analyzer.phantom import Capture
+
+    rng = np.random.default_rng(3)
+    drawn = Capture.random(rng, 0.7)
+    reference = Capture(**noise_sources.REFERENCE)
+    varied = set()
+    for factor, fields in noise_sources.FACTORS.items():
+        capture = noise_sources.factor_capture(fields, drawn)
+        if fields is None:
+            assert capture == drawn
+            continue
+        differs = {f.name for f in dataclasses.fields(Capture)
+                   if getattr(capture, f.name) != getattr(reference, f.name)}
+        assert differs == set(fields), factor
+        varied |= differs
+    retake = {f.name for f in dataclasses.fields(Capture)
+              if getattr(drawn, f.name) != getattr(Capture(), f.name)}
+    assert retake <= varied

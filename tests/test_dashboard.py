@@ -351,7 +351,7 @@ def test_progress_rows_chart_the_compared_change(demo):
         assert row["mdc"] == summary_mdc(calibration, row["key"], tone, same_settings=True)[0]
     # without comparisons every point is its photo's own value, judged by the MDC of own values
     for row in own:
-        assert row["mdc"] == max(own_photo_mdc(calibration, row["key"], tone),
+        assert row["mdc"] == max(own_photo_mdc(calibration, row["key"], tone, same_settings=True),
                                  summary_mdc(calibration, row["key"], tone, same_settings=True)[0])
     assert all(own_photo_mdc(calibration, k, tone) for k in ("texture", "redness", "pigmentation"))
     first = compared[:3]
@@ -475,6 +475,14 @@ def test_noise_band_of_a_visit_without_a_trusted_comparison_is_that_of_own_value
     assert red[1]["value"] == pytest.approx(0.3 + 0.004)
     without = dd.progress_rows(course, mdc={"summary": {"redness": 0.01}})   # calibrated before own values were
     assert [r["mdc"] for r in without if r["key"] == "redness"] == [0.01] * 4
+    # own values of photos saved like the baseline: their own calibration, where smaller
+    calibration["own_photo"]["same_settings"] = {"summary": {"redness": 0.02}}
+    mixed = _course(*[(8.5, "light", c) for c in (JPEG, JPEG, {**JPEG, "jpeg_quality": 80}, JPEG)])
+    rows = dd.progress_rows(mixed, comparisons=[stored(2)], mdc=calibration)
+    assert [r["mdc"] for r in rows if r["key"] == "redness"] == [0.012, 0.012, 0.03, 0.02]
+    calibration["own_photo"]["same_settings"] = {"summary": {"redness": 0.04}}   # larger: sampling error
+    rows = dd.progress_rows(mixed, comparisons=[stored(2)], mdc=calibration)
+    assert [r["mdc"] for r in rows if r["key"] == "redness"] == [0.012, 0.012, 0.03, 0.03]
     # one region: its metric's MDC, of own values where the point is one
     calibration = {"metrics": {"hemoglobin_density@forehead": 0.02},
                    "own_photo": {"metrics": {"hemoglobin_density@forehead": 0.05}}}
