@@ -733,6 +733,30 @@ def pigment_in_texture_caution(delta: dict) -> str | None:
     return None
 
 
+# A pigmentation change larger than this (relative) is not put down to redness: redness-only
+# changes on the phantom (up to +115 % redness index) moved the pigmentation index by at most
+# 4.4 %, either way, retake noise included (harness runs of algorithm 2026.11.30-12).
+REDNESS_IN_PIGMENT_MAX = 0.10
+
+
+def redness_in_pigment_caution(delta: dict) -> str | None:
+    """A caution when redness and pigmentation both changed detectably and the pigment
+    change is small enough (≤ :data:`REDNESS_IN_PIGMENT_MAX`) to come from the redness.
+
+    Melanin is read from colour, and the guided melanin map takes up part of
+    the hemoglobin's gradients (README, *Guided melanin map*): strong, even
+    redness (the days after a session) read as +2.4–3.0 % pigment on the
+    phantom, about its MDC.
+    """
+    r, p = delta.get("redness", {}), delta.get("pigmentation", {})
+    if (r.get("significant") and p.get("significant") and p.get("relative") is not None
+            and abs(p["relative"]) <= REDNESS_IN_PIGMENT_MAX):
+        return ("redness and pigmentation both changed: the melanin map takes up part of strong "
+                "redness, so a pigmentation change this small may come from the redness; compare "
+                "again once the redness has settled")
+    return None
+
+
 def _index(metrics: list[dict]) -> dict[str, dict]:
     return {f"{m['name']}@{m['region']}": m for m in metrics}
 
@@ -809,9 +833,7 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
         flags.append(f"photos at {px_per_mm:.1f} px/mm, below the lowest resolution the noise "
                      f"threshold (MDC) was calibrated at ({calibrated_at:.1f} px/mm): changes may be "
                      "flagged that are retake noise; photograph the face larger")
-    caution = pigment_in_texture_caution(delta)
-    if caution:
-        flags.append(caution)
+    flags += [c for c in (pigment_in_texture_caution(delta), redness_in_pigment_caution(delta)) if c]
     flags += [f for f in (compression_difference(b_capture, f_capture),
                           camera_difference(b_capture, f_capture),
                           not_saved_alike(b_capture, f_capture), colour_flag) if f]

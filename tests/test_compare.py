@@ -294,6 +294,44 @@ def test_texture_change_with_a_pigment_change_the_same_way_is_cautioned():
     assert caution(delta(-0.1, -6.0, t_sig=False)) is None
 
 
+def test_a_small_pigment_change_with_a_redness_change_is_cautioned():
+    from analyzer.compare import redness_in_pigment_caution as caution
+
+    def delta(r, p, r_sig=True, p_sig=True):
+        return {"redness": {"value": r, "significant": r_sig},
+                "pigmentation": {"value": p, "relative": p, "significant": p_sig}}
+
+    assert "may come from the redness" in caution(delta(0.5, 0.04))
+    assert caution(delta(0.5, -0.04)) and caution(delta(-0.3, 0.03))
+    assert caution(delta(0.5, 0.25)) is None          # far more than redness moves it
+    assert caution(delta(0.5, 0.04, r_sig=False)) is None
+    assert caution(delta(0.5, 0.04, p_sig=False)) is None
+
+
+def test_strong_redness_on_a_phantom_carries_the_pigment_caution(phantom_pair):
+    """Post-procedure redness on the same capture: the pigment burden moves a little, and
+    where that counts as detectable the comparison says it may be the redness."""
+    from analyzer.compare import compare_analysed, load_mdc
+    from analyzer.phantom import Capture, Change, make_face, photograph
+    from analyzer.pipeline import analyse_pixels
+
+    face = make_face(scale=6.0, seed=1)
+    capture = Capture(exposure=0.9)
+    before = analyse_pixels(photograph(face, [], capture, seed=3)[0])
+    red = analyse_pixels(photograph(face, [Change("redness", 0.3)], capture, seed=4)[0])
+    comparison, _ = compare_analysed(before, red)
+    pig = comparison.delta["pigmentation"]
+    assert comparison.delta["redness"]["status"] == "worse"
+    assert 0 < pig["relative"] < 0.05                   # the leak, README Guided melanin map
+    strict = load_mdc(px_per_mm=comparison.baseline["summary"]["px_per_mm"])
+    strict = {**strict, "summary": {**strict["summary"], "pigmentation": 0.5 * pig["value"]},
+              "summary_by_tone": {}}
+    flagged, _ = compare_analysed(before, red, mdc=strict)
+    assert flagged.delta["pigmentation"]["significant"]
+    assert any("may come from the redness" in f for f in flagged.flags)
+    assert not any("may come from the redness" in f for f in compare_analysed(*phantom_pair)[0].flags)
+
+
 def test_fading_spots_on_a_phantom_carry_the_texture_caution(phantom_pair):
     """Spots fading to 40 %: pigmentation falls, texture follows, and the comparison says why."""
     from analyzer.compare import compare_analysed
