@@ -833,7 +833,13 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
         flags.append(f"photos at {px_per_mm:.1f} px/mm, below the lowest resolution the noise "
                      f"threshold (MDC) was calibrated at ({calibrated_at:.1f} px/mm): changes may be "
                      "flagged that are retake noise; photograph the face larger")
-    flags += [c for c in (pigment_in_texture_caution(delta), redness_in_pigment_caution(delta)) if c]
+    # a caution is also kept with the change it qualifies (``caution``: what else it may be),
+    # so that a patient's plain-language summary can say so too
+    for key, other, caution in (("texture", "pigment", pigment_in_texture_caution(delta)),
+                                ("pigmentation", "redness", redness_in_pigment_caution(delta))):
+        if caution:
+            flags.append(caution)
+            delta[key]["caution"] = other
     flags += [f for f in (compression_difference(b_capture, f_capture),
                           camera_difference(b_capture, f_capture),
                           not_saved_alike(b_capture, f_capture), colour_flag) if f]

@@ -450,6 +450,11 @@ def comparable_visits(timeline) -> list:
 # ------------------------------------------------------------------ plain language
 
 
+# What a change may partly be (``compare``: the ``caution`` of a summary change), for a patient
+CAUTION_WORDING = {"pigment": "part of this may be the change in pigmentation",
+                   "redness": "this may come from redness, e.g. after a treatment"}
+
+
 def plain_change(key: str, delta: dict | None, since: str = "your first visit") -> str:
     """A sentence for a patient about one summary change; never claims a change
     that is not significant.  ``since`` names the earlier visit."""
@@ -463,6 +468,8 @@ def plain_change(key: str, delta: dict | None, since: str = "your first visit") 
         text = f"{label} {pct:.0f} % {direction} than at {since}"
         if "expected" in status:
             text += " (expected shortly after a treatment, not a trend)"
+        elif d.get("caution") in CAUTION_WORDING:
+            text += f" ({CAUTION_WORDING[d['caution']]})"
         return text
     if status == "no detectable change":
         return f"{label}: no detectable change since {since}"

@@ -329,6 +329,8 @@ def test_strong_redness_on_a_phantom_carries_the_pigment_caution(phantom_pair):
     flagged, _ = compare_analysed(before, red, mdc=strict)
     assert flagged.delta["pigmentation"]["significant"]
     assert any("may come from the redness" in f for f in flagged.flags)
+    assert flagged.delta["pigmentation"]["caution"] == "redness"
+    assert "caution" not in flagged.delta["texture"]
     assert not any("may come from the redness" in f for f in compare_analysed(*phantom_pair)[0].flags)
 
 
@@ -346,6 +348,7 @@ def test_fading_spots_on_a_phantom_carry_the_texture_caution(phantom_pair):
     assert comparison.delta["pigmentation"]["status"] == "improved"
     assert comparison.delta["texture"]["status"] == "improved"
     assert any("may be pigment" in f for f in comparison.flags)
+    assert comparison.delta["texture"]["caution"] == "pigment"
     no_change, _ = compare_analysed(*phantom_pair)
     assert not any("may be pigment" in f for f in no_change.flags)
 

@@ -296,6 +296,10 @@ def test_plain_language_never_claims_an_insignificant_change():
     post = {"value": 0.2, "relative": 1.2, "significant": True,
             "status": "worse (expected after procedure)"}
     assert "expected" in dd.plain_change("redness", post)
+    mottled = {**lower, "caution": "pigment"}      # compare: texture moved with pigment
+    assert dd.plain_change("texture", mottled) == \
+        "Texture 18 % lower than at your first visit (part of this may be the change in pigmentation)"
+    assert "may come from redness" in dd.plain_change("pigmentation", {**lower, "caution": "redness"})
     assert "could not be measured" in dd.plain_change("pigmentation", None)
 
 
