@@ -377,6 +377,7 @@ def report(results: list[dict], tones) -> dict:
             xtalk = np.mean([abs(r["delta"][k]) > limit(r, k) for r in others]) if others else float("nan")
             print(f"{tone:13s}{k:13s}{100 * sign:6.0f}%{100 * detect:7.0f}%{rho:9.2f}{noise:7.2f}%"
                   f"{100 * falarm:7.0f}%{100 * xtalk:6.0f}%")
+    caution_table([r for rs in by_tone.values() for r in rs if r["case"]["region"] is None], limit)
     same_settings_table(results, tones, limit)
     pooled = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "eval" and mixed(r)]
     if pooled:
@@ -407,6 +408,29 @@ def report(results: list[dict], tones) -> dict:
           f"{np.percentile(errs, 95):.3f} px, silent failures (>3 px and ok) {len(bad)}")
     print(f"time per pair (compare only): median {np.median([r['seconds'] for r in results]):.2f} s")
     return calibration
+
+
+def caution_table(results: list[dict], limit) -> None:
+    """How often ``compare``'s cautions (a texture change that may be pigment, a pigment
+    change that may be redness) come with a crosstalk flag, a real change and a false alarm."""
+    from analyzer.compare import pigment_in_texture_caution, redness_in_pigment_caution
+
+    def delta(r):
+        return {k: {"value": r["delta"][k], "relative": r["delta"][k] / r["baseline"][k],
+                    "significant": abs(r["delta"][k]) > limit(r, k)} for k in CONCERNS}
+
+    print("\ncautions on whole-face pairs where the index was flagged: crosstalk from the other "
+          "concern / a medium or high dose of its own / a no-change pair")
+    for k, other, caution in (("texture", "pigmentation", pigment_in_texture_caution),
+                              ("pigmentation", "redness", redness_in_pigment_caution)):
+        # k: the index flagged; other: the concern its caution says part of the change may be
+        cells = []
+        for kind in (lambda c: c["concern"] == other,
+                     lambda c: c["concern"] == k and c["label"] in ("medium", "high"),
+                     lambda c: c["concern"] is None and c["split"] == "eval"):
+            flagged = [d for d in map(delta, (r for r in results if kind(r["case"]))) if d[k]["significant"]]
+            cells.append(f"{sum(caution(d) is not None for d in flagged)}/{len(flagged)}")
+        print(f"  {k:13s} (may be {other}): " + " / ".join(cells))
 
 
 def same_settings_table(results: list[dict], tones, limit) -> None:
