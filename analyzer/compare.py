@@ -733,6 +733,16 @@ def pigment_in_texture_caution(delta: dict) -> str | None:
     return None
 
 
+# ``caution`` of a summary change (what else part of it may be) -> a practitioner's wording
+CAUTION_NOTES = {"pigment": "part may be pigment", "redness": "may come from redness"}
+
+
+def with_caution(status: str, change: dict) -> str:
+    """``status`` followed by the change's caution, if any: ``improved (part may be pigment)``."""
+    note = CAUTION_NOTES.get(change.get("caution"))
+    return f"{status} ({note})" if note else status
+
+
 # A pigmentation change larger than this (relative) is not put down to redness: redness-only
 # changes on the phantom (up to +115 % redness index) moved the pigmentation index by at most
 # 4.4 %, either way, retake noise included (harness runs of algorithm 2026.11.30-12).

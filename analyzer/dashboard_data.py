@@ -490,7 +490,7 @@ def change_table(comparison_result: dict) -> list[dict]:
     """Rows ``{metric, baseline, follow-up, change, relative %, noise (MDC), noise measured on,
     status}`` of the summary; "noise measured on" says which calibration the MDC came from
     (skin tone, photos saved alike: ``compare.summary_mdc``)."""
-    from .compare import mdc_source
+    from .compare import mdc_source, with_caution
 
     rows = []
     for key in SUMMARY_KEYS:
@@ -503,7 +503,7 @@ def change_table(comparison_result: dict) -> list[dict]:
                      "relative %": None if rel is None else round(100 * rel, 1),
                      "noise (MDC)": d.get("mdc"),
                      "noise measured on": mdc_source(d["mdc_tone"]) if d.get("mdc_tone") else None,
-                     "status": d.get("status")})
+                     "status": with_caution(str(d.get("status")), d) if d.get("status") else None})
     return rows
 
 

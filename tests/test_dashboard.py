@@ -300,6 +300,9 @@ def test_plain_language_never_claims_an_insignificant_change():
     assert dd.plain_change("texture", mottled) == \
         "Texture 18 % lower than at your first visit (part of this may be the change in pigmentation)"
     assert "may come from redness" in dd.plain_change("pigmentation", {**lower, "caution": "redness"})
+    # the practitioner's change table says it in the status
+    table = {r["metric"]: r["status"] for r in dd.change_table({"delta": {"texture": mottled, "redness": lower}})}
+    assert table == {"Texture": "improved (part may be pigment)", "Redness": "improved", "Pigmentation": None}
     assert "could not be measured" in dd.plain_change("pigmentation", None)
 
 

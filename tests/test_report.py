@@ -367,3 +367,12 @@ def test_format_number_and_face_box():
     x0, y0, x1, y1 = face_box(result, (400, 500))
     assert (x0, y0) == (64, 0) and x1 == 336 and y1 == 400
     assert face_box({}, (40, 60)) == (0, 0, 60, 40)
+
+
+def test_pdf_summary_sentence_carries_the_caution():
+    from analyzer.report.pdf import _summary_sentence
+
+    change = {"value": -1.2, "relative": -0.05, "mdc": 0.5, "status": "improved", "significant": True}
+    assert "improved: changed by" in _summary_sentence("texture", change)
+    cautioned = _summary_sentence("texture", {**change, "caution": "pigment"})
+    assert "improved (part may be pigment): changed by" in cautioned

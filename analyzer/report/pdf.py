@@ -236,14 +236,16 @@ def _caption(frame: Frame, course: Course) -> str:
 
 
 def _summary_sentence(key: str, delta: dict | None) -> str:
+    from ..compare import with_caution
+
     d = delta or {}
     status = str(d.get("status") or "not measured")
     label = LABELS.get(key, key)
     value, rel, mdc = d.get("value"), d.get("relative"), d.get("mdc")
     change = f"{format_number(value, signed=True)} ({_pct(rel)})"
     if status.startswith(("improved", "worse")) or status in ("higher", "lower"):
-        return (f"{label}: {status}: changed by {change}, more than the detectable change "
-                f"({format_number(mdc)}).")
+        return (f"{label}: {with_caution(status, d)}: changed by {change}, more than the "
+                f"detectable change ({format_number(mdc)}).")
     if status == "no detectable change":
         return (f"{label}: no detectable change (changed by {change}, within the detectable "
                 f"change of {format_number(mdc)}).")
@@ -370,6 +372,8 @@ def _change_maps(pdf: _PDF, course: Course, change_maps: tuple | None) -> None:
 
 
 def _change_page(pdf: _PDF, course: Course) -> None:
+    from ..compare import with_caution
+
     pdf.h2("Change since baseline", new_page=True)
     series = course.series("frontal")
     if len(series) < 2:
@@ -391,7 +395,7 @@ def _change_page(pdf: _PDF, course: Course) -> None:
             rows.append([when, LABELS[key], format_number(bsum.get(key)),
                          format_number(fsum.get(key)), format_number(dd.get("value"), True),
                          _pct(dd.get("relative")), format_number(dd.get("mdc")),
-                         str(dd.get("status") or "not measured")])
+                         with_caution(str(dd.get("status") or "not measured"), dd)])
             when = ""
         for flag in r.get("flags") or []:
             if "colour" in flag and "uncalibrated" in flag:
