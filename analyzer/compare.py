@@ -473,6 +473,26 @@ def camera_difference(baseline_capture: dict, followup_capture: dict) -> str | N
             "may shift; use the same camera at every visit")
 
 
+# Photos whose ISO differs by this factor (one stop) or more are flagged.
+ISO_RATIO = 2.0
+
+
+def iso_difference(baseline_capture: dict, followup_capture: dict) -> str | None:
+    """A flag when the two photos were taken at ISO sensitivities a stop or more apart (EXIF).
+
+    A higher ISO means more sensor noise, which the texture index reads as
+    texture: on the phantom a sensor-noise level drawn between 0.5 and 2 (of
+    8 bits) moved texture by 1.6 % RMS on dark and 0.9 % on brown skin, and
+    pigmentation by 1.5 % on dark skin (``benchmarks/noise_sources.py``).
+    """
+    ib, iF = baseline_capture.get("iso"), followup_capture.get("iso")
+    if not ib or not iF or max(ib, iF) < ISO_RATIO * min(ib, iF):
+        return None
+    return (f"the photos were taken at different ISO ({ib} vs {iF}): a higher ISO adds sensor "
+            "noise, which reads as rougher texture (most on darker skin); light the room the same "
+            "at every visit so that the camera picks the same ISO")
+
+
 def pick_stored(comparisons, baseline_photo_id: int, followup_photo_id: int) -> dict | None:
     """Of stored comparisons (as ``Store.comparisons`` returns them), the one of these
     two photos: at the current algorithm version if there is one, else the newest."""
@@ -851,7 +871,7 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
             flags.append(caution)
             delta[key]["caution"] = other
     flags += [f for f in (compression_difference(b_capture, f_capture),
-                          camera_difference(b_capture, f_capture),
+                          camera_difference(b_capture, f_capture), iso_difference(b_capture, f_capture),
                           not_saved_alike(b_capture, f_capture), colour_flag) if f]
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
         flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "

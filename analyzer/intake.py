@@ -4,7 +4,7 @@ Handles JPEG, PNG, WebP, TIFF and HEIC/HEIF; applies EXIF orientation;
 converts embedded colour profiles (Display P3, Adobe RGB, CMYK...) to sRGB;
 flattens alpha; reduces 16-bit and grayscale images to 8-bit RGB.  Size limits
 are checked before any pixel is decoded.  Location (GPS) and other personal
-metadata are never read out: only capture time, camera make/model and the
+metadata are never read out: only capture time, camera make/model, ISO and the
 orientation survive into :class:`CaptureInfo`.
 
 Hostile input (OWASP file-upload guidance; README "Accounts and access"):
@@ -59,6 +59,7 @@ TAG_ORIENTATION = 0x0112
 TAG_MAKE, TAG_MODEL = 0x010F, 0x0110
 TAG_DATETIME = 0x0132
 TAG_DATETIME_ORIGINAL = 0x9003
+TAG_ISO = 0x8827   # PhotographicSensitivity (ISOSpeedRatings before EXIF 2.3), in the EXIF IFD
 SUPPORTED_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF", "HEIF", "MPO"}
 _DECODERS = ("JPEG", "PNG", "WEBP", "TIFF", "HEIF")  # MPO is opened by the JPEG plugin
 MAX_ASPECT = 10.0
@@ -89,6 +90,9 @@ class CaptureInfo:
         EXIF DateTimeOriginal as ISO 8601 (local camera time), if present.
     camera : str or None
         Camera make and model, if present.
+    iso : int or None
+        EXIF ISO sensitivity (PhotographicSensitivity), if present: a higher ISO
+        means more sensor noise, which reads as texture.
     orientation : int
         EXIF orientation that was applied (1 = none).
     colour_profile : str or None
@@ -109,6 +113,7 @@ class CaptureInfo:
     jpeg_quality: int | None = None         # IJG-equivalent quality of the luminance table (JPEG only)
     chroma_subsampling: str | None = None   # "4:4:4", "4:2:2" or "4:2:0" (JPEG only)
     jpeg_tables: str | None = None          # fingerprint of all quantisation tables (JPEG only)
+    iso: int | None = None                  # EXIF ISO sensitivity
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -207,7 +212,7 @@ def load_photo(source: str | Path | bytes, settings: Settings | None = None) -> 
 
 def _decode(data: bytes, settings: Settings) -> Photo:
     img = _open_checked(data, settings.max_pixels)
-    orientation, captured_at, camera = _read_exif(img)
+    orientation, captured_at, camera, iso = _read_exif(img)
     jpeg_quality, chroma, tables = jpeg_settings(img)
     source_mode = img.mode
     fmt = img.format
@@ -225,6 +230,7 @@ def _decode(data: bytes, settings: Settings) -> Photo:
         height=int(pixels.shape[0]),
         captured_at=captured_at,
         camera=camera,
+        iso=iso,
         orientation=orientation,
         colour_profile=profile,
         source_mode=source_mode,
@@ -386,17 +392,17 @@ def _refuse_polyglot(data: bytes) -> None:
                           "image); it was refused: export the photo again")
 
 
-def _read_exif(img: Image.Image) -> tuple[int, str | None, str | None]:
-    """Orientation, capture time and camera; damaged EXIF counts as none."""
+def _read_exif(img: Image.Image) -> tuple[int, str | None, str | None, int | None]:
+    """Orientation, capture time, camera and ISO; damaged EXIF counts as none."""
     try:
         exif = img.getexif()
         orientation = exif.get(TAG_ORIENTATION, 1)
         orientation = int(orientation) if isinstance(orientation, int) else 1
         return (orientation if 1 <= orientation <= 8 else 1,
-                _captured_at(exif), _camera(exif))
+                _captured_at(exif), _camera(exif), _iso(exif))
     except Exception:  # noqa: BLE001 - any parser error in hostile metadata
         log.warning("unreadable EXIF metadata ignored (orientation 1, no capture time)")
-        return 1, None, None
+        return 1, None, None, None
 
 
 def _read_bytes(source: str | Path | bytes, max_bytes: int) -> bytes:
@@ -545,6 +551,14 @@ def _captured_at(exif: Image.Exif) -> str | None:
         return datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S").isoformat()
     except ValueError:
         return None
+
+
+def _iso(exif: Image.Exif) -> int | None:
+    """The ISO sensitivity (a camera may list several values: the first), if plausible."""
+    value = exif.get_ifd(EXIF_IFD).get(TAG_ISO)
+    if isinstance(value, (tuple, list)) and value:
+        value = value[0]
+    return int(value) if isinstance(value, int) and 1 <= value <= 10_000_000 else None
 
 
 def _camera(exif: Image.Exif) -> str | None:

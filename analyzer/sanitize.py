@@ -13,8 +13,8 @@ Choice (documented in README "Data storage"):
   other APPn (EXIF with GPS and maker notes, XMP, MPF, IPTC/APP13, ...), COM
   comments and anything after the end-of-image marker (MPO second images,
   vendor trailers).  A new minimal EXIF APP1 is written with only the
-  orientation, DateTimeOriginal and camera make/model, so re-reading the
-  stored copy gives the same upright pixels and capture time.
+  orientation, DateTimeOriginal, camera make/model and ISO, so re-reading
+  the stored copy gives the same upright pixels and capture information.
 * **Other formats** (PNG, WebP, TIFF, HEIC) — a lossless PNG of the decoded
   pixels (orientation applied, sRGB, 8-bit RGB, as :mod:`analyzer.intake`
   produces them) with the same minimal EXIF (orientation 1).
@@ -177,7 +177,7 @@ def sanitize_jpeg(data: bytes, exif_app1: bytes | None = None) -> tuple[bytes, l
 
 
 def minimal_exif(info: CaptureInfo, orientation: int) -> bytes:
-    """APP1 payload with only orientation, DateTimeOriginal and camera."""
+    """APP1 payload with only orientation, DateTimeOriginal, camera and ISO."""
     return _exif_object(info, orientation).tobytes()
 
 
@@ -189,6 +189,8 @@ def _exif_object(info: CaptureInfo, orientation: int) -> Image.Exif:
     if info.captured_at:
         stamp = datetime.fromisoformat(info.captured_at).strftime("%Y:%m:%d %H:%M:%S")
         exif.get_ifd(0x8769)[0x9003] = stamp
+    if info.iso:
+        exif.get_ifd(0x8769)[0x8827] = int(info.iso)
     return exif
 
 

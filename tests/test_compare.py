@@ -445,23 +445,27 @@ def test_photos_saved_differently_are_flagged():
     assert compression_difference({"format": "array"}, {"format": "PNG"}) is None  # unknown: not compared
 
 
-def test_photos_from_different_cameras_are_flagged():
+def test_photos_from_different_cameras_or_iso_are_flagged():
     from dataclasses import replace
 
-    from analyzer.compare import camera_difference, compare_analysed
+    from analyzer.compare import camera_difference, compare_analysed, iso_difference
     from analyzer.intake import load_photo
     from analyzer.pipeline import analyse_pixels
 
     base = load_photo(COURSE / "2026-03-02_baseline.jpg")
     follow = load_photo(COURSE / "2026-03-04_day02.jpg")
-    a = analyse_pixels(base.pixels, replace(base.info, camera="Apple iPhone 13"))
-    b = analyse_pixels(follow.pixels, replace(follow.info, camera="Google Pixel 7"))
+    a = analyse_pixels(base.pixels, replace(base.info, camera="Apple iPhone 13", iso=100))
+    b = analyse_pixels(follow.pixels, replace(follow.info, camera="Google Pixel 7", iso=400))
     comparison, _ = compare_analysed(a, b)
     flag = [f for f in comparison.flags if "different cameras" in f]
     assert len(flag) == 1 and "(Apple iPhone 13 vs Google Pixel 7)" in flag[0]
+    assert [f for f in comparison.flags if "different ISO (100 vs 400)" in f]
     same = {"camera": "Apple iPhone 13"}
     assert camera_difference(same, dict(same)) is None
     assert camera_difference(same, {"camera": None}) is None       # unknown
+    assert iso_difference({"iso": 400}, {"iso": 200}) and iso_difference({"iso": 100}, {"iso": 250})
+    assert iso_difference({"iso": 100}, {"iso": 160}) is None      # less than a stop apart
+    assert iso_difference({"iso": 100}, {}) is None                # unknown
 
 
 def test_a_different_backdrop_is_flagged(phantom_pair):

@@ -104,6 +104,7 @@ def test_capture_time_and_camera_kept_location_dropped():
     exif[0x010F] = "Canon"
     exif[0x0110] = "EOS R6"
     exif.get_ifd(0x8769)[0x9003] = "2026:03:14 09:26:53"
+    exif.get_ifd(0x8769)[0x8827] = 640                # ISO
     exif.get_ifd(0x8825)[2] = (52.0, 22.0, 1.5)  # GPSLatitude
     exif.get_ifd(0x8825)[1] = "N"
     data = encode(marker_image(), "JPEG", exif=exif.tobytes())
@@ -111,6 +112,7 @@ def test_capture_time_and_camera_kept_location_dropped():
     photo = load_photo(data)
     assert photo.info.captured_at == "2026-03-14T09:26:53"
     assert photo.info.camera == "Canon EOS R6"
+    assert photo.info.iso == 640
     text = repr(photo.info.to_dict()).lower()
     assert "gps" not in text and "52.0" not in text
 

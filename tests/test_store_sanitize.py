@@ -29,7 +29,7 @@ def _with_app13(jpeg: bytes) -> bytes:
 
 def test_jpeg_drops_gps_xmp_comments_keeps_pixels_orientation_time():
     data = jpeg_bytes(7, size=96, exif=exif_with("2026:03:14 10:20:30", gps=True,
-                                                 orientation=6, secret="DESC-SECRET"),
+                                                 orientation=6, secret="DESC-SECRET", iso=400),
                       comment=b"COMMENT-SECRET", xmp=b"<x:xmpmeta>XMP-SECRET</x:xmpmeta>")
     data = _with_app13(data) + b"TRAILER GPSSECRET"  # vendor trailer after EOI
     before = load_photo(data)
@@ -41,8 +41,8 @@ def test_jpeg_drops_gps_xmp_comments_keeps_pixels_orientation_time():
     assert _scan_data(out.data) == _scan_data(data[:data.rindex(b"\xff\xd9") + 2])
     after = load_photo(out.data)
     assert np.array_equal(before.pixels, after.pixels)
-    assert (after.info.orientation, after.info.captured_at, after.info.camera) == (
-        6, "2026-03-14T10:20:30", "TestMake TestCam")
+    assert (after.info.orientation, after.info.captured_at, after.info.camera, after.info.iso) == (
+        6, "2026-03-14T10:20:30", "TestMake TestCam", 400)
     exif = Image.open(io.BytesIO(out.data)).getexif()
     assert 0x8825 not in exif and not exif.get_ifd(0x8825)
 

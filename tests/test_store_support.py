@@ -119,12 +119,14 @@ def jpeg_bytes(seed: int = 0, size: int = 64, quality: int = 90, exif: bytes | N
 
 
 def exif_with(captured: str | None = None, gps: bool = False, orientation: int = 1,
-              secret: str | None = None) -> bytes:
+              secret: str | None = None, iso: int | None = None) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = orientation
     exif[0x010F], exif[0x0110] = "TestMake", "TestCam"
     if captured:
         exif.get_ifd(0x8769)[0x9003] = captured
+    if iso:
+        exif.get_ifd(0x8769)[0x8827] = iso
     if gps:
         g = exif.get_ifd(0x8825)
         g[1], g[2], g[3], g[4] = "N", (48.0, 51.0, 29.5), "E", (2.0, 17.0, 40.2)
