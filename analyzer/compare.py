@@ -493,6 +493,15 @@ def iso_difference(baseline_capture: dict, followup_capture: dict) -> str | None
             "at every visit so that the camera picks the same ISO")
 
 
+def capture_differences(baseline_capture: dict, followup_capture: dict) -> list[str]:
+    """The flags of two photos taken or saved differently (their ``capture`` dicts):
+    compression, camera, ISO, saved almost alike."""
+    return [f for f in (compression_difference(baseline_capture, followup_capture),
+                        camera_difference(baseline_capture, followup_capture),
+                        iso_difference(baseline_capture, followup_capture),
+                        not_saved_alike(baseline_capture, followup_capture)) if f]
+
+
 def pick_stored(comparisons, baseline_photo_id: int, followup_photo_id: int) -> dict | None:
     """Of stored comparisons (as ``Store.comparisons`` returns them), the one of these
     two photos: at the current algorithm version if there is one, else the newest."""
@@ -870,9 +879,7 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
         if caution:
             flags.append(caution)
             delta[key]["caution"] = other
-    flags += [f for f in (compression_difference(b_capture, f_capture),
-                          camera_difference(b_capture, f_capture), iso_difference(b_capture, f_capture),
-                          not_saved_alike(b_capture, f_capture), colour_flag) if f]
+    flags += capture_differences(b_capture, f_capture) + ([colour_flag] if colour_flag else [])
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
         flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "
                      "is expected after the procedure and is not a trend")

@@ -307,6 +307,7 @@ class UploadResult:
     items: list | None = None
     summary: dict | None = None
     duplicate: bool = False
+    retake: list | None = None   # why a retake now would compare better with the baseline
 
     @property
     def advice(self) -> list[str]:
@@ -409,19 +410,49 @@ def ensure_comparison(gw: Gateway, patient_id: int, baseline_photo_id: int,
             "algorithm_version": result["algorithm_version"], "result": result}
 
 
-def compare_with_baseline(gw: Gateway, patient_id: int, photo_id: int) -> dict | None:
-    """Compare a newly analysed photo with the patient's baseline (first
-    analysed frontal photo) and store it; None for the baseline itself."""
+def compare_with_baseline(gw: Gateway, patient_id: int, photo_id: int) -> tuple[dict | None, list[str]]:
+    """Compare a newly analysed photo with the patient's baseline (first analysed
+    frontal photo) and store it: the stored comparison (None for the baseline
+    itself) and :func:`retake_advice` for the photo."""
     timeline = gw.patient_timeline(patient_id)
     visits = comparable_visits(timeline)
     if not visits:
-        return None
+        return None, []
     base = frontal_photo(visits[0])
     visit = next((v for v in timeline if any(p.id == photo_id for p in v.photos)), None)
     if base is None or visit is None or base.id == photo_id or visit.visit_date <= visits[0].visit_date:
-        return None
-    return ensure_comparison(gw, patient_id, base.id, photo_id,
-                             days_since=days_since_treatment(timeline, visit.visit_date))
+        return None, []
+    comparison = ensure_comparison(gw, patient_id, base.id, photo_id,
+                                   days_since=days_since_treatment(timeline, visit.visit_date))
+    photo = next(p for p in visit.photos if p.id == photo_id)
+    return comparison, retake_advice(base.latest_analysis.result or {},
+                                     (photo.latest_analysis.result or {}) if photo.latest_analysis else {},
+                                     comparison["result"])
+
+
+# A follow-up whose face is this much smaller (px/mm) than the baseline's gets retake advice:
+# the comparison takes the lower resolution's noise (MDC), e.g. 4.1 instead of 8.2 px/mm.
+FACE_SIZE_RATIO = 0.8
+
+
+def retake_advice(baseline_result: dict, followup_result: dict, comparison_result: dict | None) -> list[str]:
+    """What makes a new follow-up photo compare less well with the baseline and a retake
+    (while the patient is still there) would fix: an alignment that is not trusted,
+    a smaller face, another camera, ISO or way of saving (``compare.capture_differences``)."""
+    from .compare import capture_differences
+
+    advice = []
+    alignment = (comparison_result or {}).get("alignment") or {}
+    if alignment and not alignment.get("ok"):
+        advice.append(f"it could not be lined up with the baseline ({alignment.get('reason')}): "
+                      "retake it with the baseline's framing, pose and expression")
+    bp = (baseline_result.get("summary") or {}).get("px_per_mm")
+    fp = (followup_result.get("summary") or {}).get("px_per_mm")
+    if bp and fp and fp < FACE_SIZE_RATIO * bp:
+        advice.append(f"the face is smaller than in the baseline ({fp:.1f} vs {bp:.1f} px/mm): "
+                      "changes must then be larger to be detected; retake from the baseline's distance")
+    return advice + capture_differences(baseline_result.get("capture") or {},
+                                        followup_result.get("capture") or {})
 
 
 def baseline_comparisons(gw: Gateway, patient_id: int, timeline) -> list[tuple[Any, dict]]:

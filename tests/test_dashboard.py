@@ -180,6 +180,58 @@ def test_record_page_timeline_visit_and_upload(demo):
                                               actor="test")
     week12 = [v for v in timeline if v.visit_date.isoformat() == "2026-05-25"][0]
     assert week12.photos and week12.photos[0].latest_analysis.status == "ok"
+    # saved like the baseline, the same size, lined up: nothing a retake would fix
+    assert "a retake now would compare better" not in feedback
+
+
+def test_record_page_advises_a_retake_of_a_follow_up_saved_differently(demo):
+    """A follow-up from another camera, saved at another JPEG quality: the upload feedback
+    says so while the patient is still there, as well as the comparison's flags."""
+    import io
+
+    from PIL import Image
+
+    store, principal = demo["store"], demo["principal"]
+    patient = store.create_patient("RETAKE-1", actor=principal, consent=True)
+    for day in ("2026-03-02", "2026-03-04"):
+        store.add_visit(patient.id, day, actor=principal)
+    at = signed_in(demo, PAGES / "record.py", "RETAKE-1").run()
+
+    def upload(day, name, data):
+        at.selectbox(key="upload_visit").select(
+            next(v.id for v in store.patient_timeline(patient.id, actor="test")
+                 if v.visit_date.isoformat() == day))
+        at.run()
+        at.file_uploader[0].set_value([(name, data, "image/jpeg")])
+        at.run()
+        at.button(key="upload_go").click().run()
+        assert not at.exception
+        return texts(at)
+
+    course = SAMPLES / "demo_patient_a"
+    assert "a retake now" not in upload("2026-03-02", "base.jpg", (course / "2026-03-02_baseline.jpg").read_bytes())
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Google", "Pixel 7"
+    buf = io.BytesIO()
+    Image.open(course / "2026-03-04_day02.jpg").save(buf, "JPEG", quality=75, exif=exif.tobytes())
+    feedback = upload("2026-03-04", "day02.jpg", buf.getvalue())
+    assert "a retake now would compare better" in feedback
+    assert "saved differently" in feedback and "JPEG quality" in feedback
+
+
+def test_retake_advice_names_what_a_retake_would_fix():
+    base = {"summary": {"px_per_mm": 8.2},
+            "capture": {"format": "JPEG", "jpeg_quality": 90, "chroma_subsampling": "4:2:0",
+                        "camera": "Apple iPhone 13", "iso": 100}}
+    assert dd.retake_advice(base, base, {"alignment": {"ok": True}}) == []
+    follow = {"summary": {"px_per_mm": 5.0}, "capture": {**base["capture"], "iso": 800}}
+    advice = dd.retake_advice(base, follow, {"alignment": {"ok": False, "reason": "too few matches"}})
+    assert len(advice) == 3
+    assert "could not be lined up with the baseline (too few matches)" in advice[0]
+    assert "smaller than in the baseline (5.0 vs 8.2 px/mm)" in advice[1]
+    assert "different ISO (100 vs 800)" in advice[2]
+    near = {"summary": {"px_per_mm": 7.0}, "capture": base["capture"]}    # within 20 %: fine
+    assert dd.retake_advice(base, near, None) == []
 
 
 def test_record_page_share_link_shown_once(demo):

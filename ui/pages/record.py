@@ -93,7 +93,7 @@ if principal.can_write and timeline:
                     bar.progress((i + 0.5) / len(files),
                                  text=f"Comparing {f.name} with the baseline ({i + 1}/{len(files)})…")
                     try:
-                        dd.compare_with_baseline(gw, patient.id, r.photo_id)
+                        r.retake = dd.compare_with_baseline(gw, patient.id, r.photo_id)[1]
                     except AnalyzerError as exc:
                         r.message = f"not compared with the baseline: {exc}"
                 results.append(r)
@@ -124,6 +124,9 @@ if principal.can_write and timeline:
                             f"{item['unit']} — {item['advice']}")
         if r.quality == "fail":
             st.markdown("**Retake advised** before comparing this photo.")
+        if r.retake:
+            st.warning("Compared with the baseline — a retake now would compare better:\n\n"
+                       + "\n".join(f"- {line}" for line in r.retake))
 
 # ---------------------------------------------------------------- share link
 st.subheader("Patient share link")
