@@ -13,7 +13,9 @@ prints per concern (texture, redness, pigmentation) and tone:
 - the MDC that ``compare`` applies (:func:`mdc95` pooled over tones, :func:`tone_mdc` per
   skin tone, from the calibration no-change pairs),
 - false-alarm rate on *other* no-change pairs (not the ones that set the MDC),
-- crosstalk: a concern flagged although only another concern was changed,
+- crosstalk: a concern flagged although only another concern was changed, and how
+  often ``compare``'s cautions (texture that may be pigment, pigment that may be
+  redness) come with a crosstalk flag, a real change and a false alarm,
 - alignment corner error against the sidecar transform;
 - with ``--same-settings N``: N more no-change pairs per split and tone whose follow-up
   is saved like the baseline, their retake noise, MDC (``same_settings`` in the
