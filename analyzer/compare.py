@@ -485,10 +485,10 @@ def iso_difference(baseline_capture: dict, followup_capture: dict) -> str | None
     8 bits) moved texture by 1.6 % RMS on dark and 0.9 % on brown skin, and
     pigmentation by 1.5 % on dark skin (``benchmarks/noise_sources.py``).
     """
-    ib, iF = baseline_capture.get("iso"), followup_capture.get("iso")
-    if not ib or not iF or max(ib, iF) < ISO_RATIO * min(ib, iF):
+    b_iso, f_iso = baseline_capture.get("iso"), followup_capture.get("iso")
+    if not b_iso or not f_iso or max(b_iso, f_iso) < ISO_RATIO * min(b_iso, f_iso):
         return None
-    return (f"the photos were taken at different ISO ({ib} vs {iF}): a higher ISO adds sensor "
+    return (f"the photos were taken at different ISO ({b_iso} vs {f_iso}): a higher ISO adds sensor "
             "noise, which reads as rougher texture (most on darker skin); light the room the same "
             "at every visit so that the camera picks the same ISO")
 
