@@ -59,6 +59,7 @@ def server(tmp_path_factory):
         store.add_visit(patient.id, "2026-03-02", actor="system:test",
                         procedure="micro-needling", needle_depth_mm=1.5, passes=4, serum="PRP")
         store.add_visit(patient.id, "2026-03-04", actor="system:test", notes="day 2")
+        store.add_visit(patient.id, "2026-04-13", actor="system:test", notes="week 6, other phone")
     port = _free_port()
     env = dict(os.environ, ANALYZER_DATA_DIR=str(data), GLOG_minloglevel="2")
     env.pop("ANALYZER_DATABASE_URL", None)
@@ -83,7 +84,8 @@ def server(tmp_path_factory):
                 log.flush()
                 pytest.fail("streamlit did not start:\n" + (data / "streamlit.log").read_text()[-3000:])
             time.sleep(0.5)
-        yield {"url": url, "username": username, "password": password, "log": data / "streamlit.log"}
+        yield {"url": url, "username": username, "password": password, "log": data / "streamlit.log",
+               "data": data}
     finally:
         proc.terminate()
         try:
@@ -109,6 +111,17 @@ def _upload(page, photo: Path) -> None:
     button.click()
     page.get_by_text(re.compile(re.escape(photo.name) + r": capture quality")).first.wait_for(
         timeout=STEP_MS)
+
+
+def _other_phone_copy(photo: Path, folder: Path) -> Path:
+    """``photo`` saved again at JPEG quality 75 with another camera's EXIF make and model."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Google", "Pixel 7"
+    out = folder / ("other_phone_" + photo.name)
+    Image.open(photo).save(out, "JPEG", quality=75, exif=exif.tobytes())
+    return out
 
 
 def test_sign_in_upload_compare_chart(server):
@@ -137,6 +150,12 @@ def test_sign_in_upload_compare_chart(server):
             _choose(page, "Visit", "2026-03-04")
             _upload(page, SAMPLES / "2026-03-04_day02.jpg")
             page.screenshot(path=str(ARTIFACTS / "02_record_uploaded.png"), full_page=True)
+            # Week 6 from another phone, saved at JPEG 75: the upload says what a retake would fix.
+            _choose(page, "Visit", "2026-04-13")
+            _upload(page, _other_phone_copy(SAMPLES / "2026-04-13_week06.jpg", server["data"]))
+            page.get_by_text("a retake now would compare better").first.wait_for()
+            page.get_by_text(re.compile("saved differently")).first.wait_for()
+            page.screenshot(path=str(ARTIFACTS / "02b_retake_advice.png"), full_page=True)
 
             page.get_by_role("link", name="Compare visits").click()
             page.get_by_role("heading", name="What changed").wait_for()
