@@ -202,9 +202,25 @@ def timeline_rows(timeline) -> list[dict]:
             "quality": a.quality_overall if a else ("failed" if v.photos else "—"),
             "texture": a.texture if a else None, "redness": a.redness if a else None,
             "pigmentation": a.pigmentation if a else None,
+            "capture": capture_text(a.result if a else None),
             "notes": v.notes or "", "post_care": v.post_care or "",
         })
     return rows
+
+
+def capture_text(result: dict | None) -> str:
+    """How a photo was taken and saved, in one line (camera, ISO, format, face scale), so
+    that a visit photographed differently stands out in the timeline."""
+    capture = (result or {}).get("capture") or {}
+    px = ((result or {}).get("summary") or {}).get("px_per_mm")
+    saved = capture.get("format") or ""
+    if capture.get("jpeg_quality"):
+        saved += f" {capture['jpeg_quality']}"
+    if capture.get("chroma_subsampling"):
+        saved += f" {capture['chroma_subsampling']}"
+    parts = [capture.get("camera"), f"ISO {capture['iso']}" if capture.get("iso") else None,
+             saved.strip() or None, f"{px:.1f} px/mm" if px else None]
+    return " · ".join(p for p in parts if p)
 
 
 def _metric_value(result: dict | None, name: str, region: str) -> float | None:

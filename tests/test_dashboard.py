@@ -160,6 +160,11 @@ def test_record_page_timeline_visit_and_upload(demo):
     table = at.dataframe[0].value
     assert list(table["date"]) == ["2026-03-02", "2026-03-04"]
     assert "micro-needling" in table["treatment"].iloc[0]
+    # how each photo was taken and saved: the demo photos are JPEG 90 4:2:0, about 8 px/mm
+    assert all(c.startswith("JPEG 90 4:2:0 · ") and c.endswith(" px/mm") for c in table["capture"])
+    assert dd.capture_text({"capture": {"camera": "Google Pixel 7", "iso": 200, "format": "HEIF"},
+                            "summary": {"px_per_mm": 6.04}}) == "Google Pixel 7 · ISO 200 · HEIF · 6.0 px/mm"
+    assert dd.capture_text(None) == ""
     # New visit through the form.
     at.date_input(key="visit_date").set_value(date_(2026, 5, 25))
     at.text_area(key="visit_notes").input("12 weeks")
