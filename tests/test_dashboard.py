@@ -172,6 +172,8 @@ def test_record_page_timeline_visit_and_upload(demo):
     assert not at.exception
     table = at.dataframe[0].value
     assert "2026-05-25" in list(table["date"])
+    assert any(e.label == "How to photograph for comparison" for e in at.expander)
+    assert "same phone or camera" in texts(at)
     # Upload the week-12 photo to the new (latest) visit: progress, quality feedback.
     data = (SAMPLES / "demo_patient_a" / "2026-05-25_week12.jpg").read_bytes()
     uploader = at.file_uploader[0]

@@ -67,6 +67,16 @@ if principal.can_write:
                     st.success(f"Visit on {day.isoformat()} added.")
                     st.rerun()
 
+# What keeps two visits comparable (README "Photographing for comparison", from the phantom)
+CAPTURE_GUIDE = """
+- The **same phone or camera** and the same way of saving at every visit (one format and JPEG setting).
+- The **same lamps and a plain backdrop** around the head, lit like the face; a ColorChecker in frame if you have one.
+- **Enough light** for a low ISO, the same at every visit; expose brightly without clipping the skin.
+- The **face large** in the frame, in the **baseline's pose and framing** (shown beside), neutral expression.
+- **Clean skin**; photograph before a session (redness lasts a few days after one).
+- Upload **before the patient leaves**: a follow-up is compared at once and you are told what a retake would fix.
+"""
+
 # ---------------------------------------------------------------- upload
 if principal.can_write and timeline:
     st.subheader("Add photos")
@@ -79,6 +89,8 @@ if principal.can_write and timeline:
             "Visit", list(by_id), key="upload_visit",
             format_func=lambda i: f"{by_id[i].visit_date.isoformat()} · {dd.treatment_text(by_id[i])}")]
         view = st.selectbox("View", ["frontal", "left_45", "right_45"], key="upload_view")
+        with st.expander("How to photograph for comparison"):
+            st.markdown(CAPTURE_GUIDE)
         files = st.file_uploader(
             "Photos (drag and drop, several at once; JPEG, PNG, WebP, TIFF, phone HEIC)",
             type=["jpg", "jpeg", "png", "webp", "tif", "tiff", "heic", "heif"],
