@@ -273,7 +273,8 @@ def progress_rows(timeline, region: str = "whole_face", comparisons=(), mdc: dic
         mdc = course_mdc(_summary(p).get("px_per_mm") for _, p in series)
     return [{"date": pt.visit.visit_date.isoformat(), "visit_id": pt.visit.id, "metric": METRIC_LABELS[pt.key],
              "key": pt.key, "value": pt.value, "unit": unit(pt.photo, pt.key), "basis": pt.basis,
-             "px_per_mm": _summary(pt.photo).get("px_per_mm"), "mdc": pt.mdc}
+             "px_per_mm": _summary(pt.photo).get("px_per_mm"), "mdc": pt.mdc,
+             "capture": capture_text(pt.photo.latest_analysis.result if pt.photo.latest_analysis else None)}
             for pt in charted_series(series, comparisons, own_value, region=region,
                                      metric_of=REGION_METRICS, mdc=mdc)]
 

@@ -408,6 +408,13 @@ def test_progress_rows_chart_the_compared_change(demo):
     compared = dd.progress_rows(timeline, comparisons=comparisons)
     own = dd.progress_rows(timeline)
     assert len(compared) == len(own) >= 6
+    # each point says how its photo was taken and saved, in the chart's tooltip too
+    assert all(r["capture"].startswith("JPEG 90 4:2:0 · ") for r in compared)
+    from ui.charts import progress_chart
+
+    spec = progress_chart(compared, [], dd.noise_bands(compared), "Redness").to_dict()
+    tooltips = [t for layer in spec["layer"] for t in layer["encoding"].get("tooltip", [])]
+    assert {"field": "capture", "type": "nominal", "title": "photo"} in tooltips
     # the demo photos are all JPEG 90, 4:2:0: every visit's band is the MDC of photos saved alike
     from analyzer.compare import course_mdc, own_photo_mdc, summary_mdc
     calibration = course_mdc(r["px_per_mm"] for r in compared)

@@ -37,7 +37,8 @@ def progress_chart(rows: list[dict], treatments: list[dict], bands: list[dict], 
         tooltip=["date:T", alt.Tooltip("value:Q", format=".4g"),
                  *(["basis:N"] if "basis" in data else []),
                  *([alt.Tooltip("mdc:Q", title="detectable change (±)", format=".3g")]
-                   if "mdc" in data else [])]))
+                   if "mdc" in data else []),
+                 *([alt.Tooltip("capture:N", title="photo")] if "capture" in data else [])]))
     return alt.layer(*layers).properties(height=height, title=title or metric)
 
 
