@@ -123,7 +123,7 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
 
 def format_comparison(result: dict) -> str:
     """Human-readable text of a comparison."""
-    from .compare import mdc_source
+    from .compare import mdc_source, with_caution
 
     al = result["alignment"]
     lines = [f"alignment: {'ok' if al['ok'] else 'NOT TRUSTED'} (residual {al['residual_px']} px, "
@@ -135,7 +135,7 @@ def format_comparison(result: dict) -> str:
         rel = "" if d.get("relative") is None else f" ({100 * d['relative']:+.1f} %)"
         source = "" if d.get("mdc_tone") in (None, "all tones") else f"; {mdc_source(d['mdc_tone'])}"
         mdc = "" if d.get("mdc") is None else f" (retake noise ±{d['mdc']:.3g}{source})"
-        lines.append(f"{key:13s} {b} -> {f}: {value}{rel}, {d['status']}{mdc}")
+        lines.append(f"{key:13s} {b} -> {f}: {value}{rel}, {with_caution(d['status'], d)}{mdc}")
     lines += [f"note: {flag}" for flag in result["flags"]]
     return "\n".join(lines)
 

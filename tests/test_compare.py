@@ -415,6 +415,8 @@ def test_compare_text_states_the_retake_noise_of_each_index():
     result["delta"]["texture"]["mdc_tone"] = "all tones, photos saved alike"
     assert format_comparison(result).splitlines()[1].endswith(
         "(retake noise ±0.531; all skin tones, photos saved alike)")
+    result["delta"]["texture"]["caution"] = "pigment"      # the status says what it may partly be
+    assert ", improved (part may be pigment) (retake noise ±0.531;" in format_comparison(result)
 
 
 def test_photos_saved_differently_are_flagged():
