@@ -273,6 +273,11 @@ def test_compare_page_shows_day02_redness(demo):
     shown = texts(at)
     assert "redness is expected after the procedure" in shown
     assert "Redness" in shown
+    # under each visit: how its photo was taken and saved
+    assert [c.value for c in at.caption][:2] == [dd.capture_text(p.latest_analysis.result) for p in (
+        dd.frontal_photo(v) for v in demo["store"].patient_timeline(
+            demo["store"].find_patient("DEMO-A").id, actor="test")[:2])]
+    assert at.caption[0].value.startswith("JPEG 90 4:2:0 · ")
     assert len(at.get("iframe")) == 1  # the before/after slider
     assert len(at.get("image")) >= 7  # side by side, three change maps, overlay, region
     at.selectbox(key="cmp_region").set_value("left_cheek").run()

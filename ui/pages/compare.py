@@ -38,6 +38,8 @@ if st.session_state.get("cmp_after") not in later:
     st.session_state["cmp_after"] = later[-1]
 after = by_id[c2.selectbox("After", later, key="cmp_after", format_func=label)]
 b_photo, f_photo = dd.frontal_photo(before), dd.frontal_photo(after)
+for column, photo in ((c1, b_photo), (c2, f_photo)):
+    column.caption(dd.capture_text(photo.latest_analysis.result) or "capture not recorded")
 
 try:
     with st.spinner("Comparing (first time only; the result is stored)…"):
