@@ -516,6 +516,16 @@ COMPARED = "change measured against the first visit"
 OWN_PHOTO = "own photo (not compared)"
 
 
+def stored_change(result: dict | None, key: str, region: str = "whole_face",
+                  metric: str | None = None) -> dict:
+    """A stored comparison result's change of summary ``key`` (``delta[key]``) or, in another
+    region, of its ``metric`` (``regions[region][metric]``); ``{}`` when it has none."""
+    result = result or {}
+    if region == "whole_face":
+        return (result.get("delta") or {}).get(key) or {}
+    return ((result.get("regions") or {}).get(region) or {}).get(metric or "") or {}
+
+
 def charted_value(own: float | None, baseline_own: float | None, result: dict | None,
                   key: str, region: str = "whole_face", metric: str | None = None) -> tuple[float | None, str]:
     """The value a progress chart plots for a follow-up visit, and its basis.
@@ -548,13 +558,8 @@ def charted_value(own: float | None, baseline_own: float | None, result: dict | 
     basis : str
         :data:`COMPARED` or :data:`OWN_PHOTO`.
     """
-    result = result or {}
-    if region == "whole_face":
-        change = (result.get("delta") or {}).get(key) or {}
-        value = change.get("value")
-    else:
-        change = ((result.get("regions") or {}).get(region) or {}).get(metric or "") or {}
-        value = change.get("delta")
+    change = stored_change(result, key, region, metric)
+    value = change.get("value" if region == "whole_face" else "delta")
     if value is None or baseline_own is None or change.get("status") == NOT_COMPARABLE:
         return own, OWN_PHOTO
     return float(baseline_own) + float(value), COMPARED
@@ -626,10 +631,7 @@ def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: st
                 continue
             applied = None
             if basis == COMPARED:  # the MDC stored with the comparison (older results lack a region's)
-                result = stored["result"]
-                change = ((result.get("delta") or {}).get(key) if region == "whole_face"
-                          else ((result.get("regions") or {}).get(region) or {}).get(metric))
-                applied = (change or {}).get("mdc")
+                applied = stored_change(stored["result"], key, region, metric).get("mdc")
             if applied is None and mdc is not None:
                 applied = _band_mdc(mdc, key, tone, alike[i], region, metric)
             if basis == OWN_PHOTO and mdc is not None:

@@ -436,12 +436,11 @@ def compare_with_baseline(gw: Gateway, patient_id: int, photo_id: int) -> tuple[
     if not visits:
         return None, []
     base = frontal_photo(visits[0])
-    visit = next((v for v in timeline if any(p.id == photo_id for p in v.photos)), None)
+    visit, photo = next(((v, p) for v in timeline for p in v.photos if p.id == photo_id), (None, None))
     if base is None or visit is None or base.id == photo_id or visit.visit_date <= visits[0].visit_date:
         return None, []
     comparison = ensure_comparison(gw, patient_id, base.id, photo_id,
                                    days_since=days_since_treatment(timeline, visit.visit_date))
-    photo = next(p for p in visit.photos if p.id == photo_id)
     return comparison, retake_advice(base.latest_analysis.result or {},
                                      (photo.latest_analysis.result or {}) if photo.latest_analysis else {},
                                      comparison["result"])
