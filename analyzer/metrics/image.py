@@ -30,7 +30,7 @@ TEXTURE_OD_WEIGHTS = np.array([0.6, 0.3, 0.1], np.float32)
 # Holes in the measured skin smaller than this get no edge margin (SkinImage.inner).
 # 2 mm² (a disc ~1.6 mm across): one-pixel highlights and colour outliers, not a
 # real highlight or mole.  Measured: the same dark-skin phantom photo shifted by
-# 2–5 px read +1.5 % texture and pigmentation without it, ≤ 0.45 % with it.
+# 2–5 px read +1.5 % texture and pigmentation without it, ≤ 0.4 % with it.
 INNER_HOLE_MM2 = 2.0
 LARGE_SIGMA_PX = 16.0   # wider Gaussians run on an area-downsampled copy (see gaussian)
 
