@@ -195,6 +195,17 @@ def apply_matrix(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return q[:, :2] / q[:, 2:3]
 
 
+def local_scale(matrix: np.ndarray, point) -> float:
+    """How many pixels one pixel becomes under ``matrix`` near ``point``: the square root of
+    the Jacobian determinant of the (projective) map at ``point`` ``(x, y)``, in the pixels
+    ``matrix`` maps from (for an alignment: baseline pixels per follow-up pixel)."""
+    m = np.asarray(matrix, np.float64)
+    q = m @ np.array([point[0], point[1], 1.0])
+    mapped = q[:2] / q[2]
+    jacobian = (m[:2, :2] - np.outer(mapped, m[2, :2])) / q[2]
+    return float(np.sqrt(abs(np.linalg.det(jacobian))))
+
+
 def _normalise(m: np.ndarray) -> np.ndarray:
     m = np.asarray(m, np.float64)
     return m / m[2, 2]

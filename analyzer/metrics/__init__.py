@@ -53,8 +53,10 @@ class WorkFrame:
     photo_px_per_mm: float | None = None   # the photo's own scale (what it resolves)
 
     @classmethod
-    def of(cls, face: FaceLandmarks, shape: tuple[int, int]) -> "WorkFrame":
-        px_per_mm = face.interocular_px / INTEROCULAR_MM
+    def of(cls, face: FaceLandmarks, shape: tuple[int, int], px_per_mm: float | None = None) -> "WorkFrame":
+        """The frame of a photo of ``shape`` around ``face``, whose scale is ``px_per_mm``
+        (default: from the face's inter-ocular distance)."""
+        px_per_mm = face.interocular_px / INTEROCULAR_MM if px_per_mm is None else float(px_per_mm)
         x, y, w, h = face.box
         m = int(round(CROP_MARGIN_MM * px_per_mm))
         rows = slice(max(0, y - m), min(shape[0], y + h + m))
@@ -112,14 +114,16 @@ def work_masks(regions: RegionMasks, frame: WorkFrame) -> dict[str, np.ndarray]:
 
 
 def skin_image(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks,
-               correction: colour.ColourCorrection) -> SkinImage:
+               correction: colour.ColourCorrection, px_per_mm: float | None = None) -> SkinImage:
     """The colour-corrected work frame of a photo and the maps every metric reads.
 
     Built once per photo: ``compare`` reuses it with other region masks, so a
     photo's filters and local skin backgrounds are the same in its analysis
     and in every comparison (its own whole-face skin is their support).
+    ``px_per_mm`` is the photo's scale when known better than from its own
+    face (:class:`WorkFrame`).
     """
-    frame = WorkFrame.of(face, rgb.shape[:2])
+    frame = WorkFrame.of(face, rgb.shape[:2], px_per_mm)
     masks = work_masks(regions, frame)
     return corrected_skin_image(rgb[frame.rows, frame.cols], frame.resample, correction, frame.px_per_mm,
                                 masks["whole_face"], frame=frame, own_masks=(regions, masks))
@@ -242,7 +246,8 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
         "ita_category": colour.ita_category(ita) if ita is not None else None,
         "colour_calibrated": bool(correction.calibrated),
         "colour": correction.to_dict(),
-        "px_per_mm": round(face.interocular_px / INTEROCULAR_MM, 4),
+        "px_per_mm": round(getattr(image.frame, "photo_px_per_mm", None)
+                           or face.interocular_px / INTEROCULAR_MM, 4),
         "work_px_per_mm": round(px_per_mm, 4),
     })
     return metrics, summary, warnings
