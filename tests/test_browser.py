@@ -159,7 +159,8 @@ def test_sign_in_upload_compare_chart(server):
 
             page.get_by_role("link", name="Compare visits").click()
             page.get_by_role("heading", name="What changed").wait_for()
-            page.get_by_text("Redness", exact=False).first.wait_for()
+            # the plain-language line (the change table's cells are hidden from locators)
+            page.locator("li").filter(has_text="Redness").first.wait_for()
             slider = page.frame_locator("iframe").first.locator('[data-testid="before-after-slider"]')
             slider.wait_for()
             assert slider.locator("img").count() == 2
