@@ -248,13 +248,15 @@ def photo_skin_image(analysed, reference=None, illuminant=None, px_per_mm=None):
     img = getattr(analysed, "skin_image", None)
     if img is None:
         img = analysed.skin_image = skin_image(pixels, face, analysed.regions, corr)
-    if px_per_mm is not None and abs(px_per_mm / img.frame.photo_px_per_mm - 1) > SCALE_TOLERANCE:
-        img = skin_image(pixels, face, analysed.regions, corr, px_per_mm)
-    else:
+    if px_per_mm is not None and abs(px_per_mm / img.frame.photo_px_per_mm - 1) <= SCALE_TOLERANCE:
         px_per_mm = None
+
+    def own_correction():  # at the given scale built only where it is used
+        return img if px_per_mm is None else skin_image(pixels, face, analysed.regions, corr, px_per_mm)
+
     checker = corr.source == "colorchecker"
     if corr.source == "none" or corr.illuminant is None or (reference is None and not checker):
-        return img
+        return own_correction()
     light = np.asarray(corr.illuminant if illuminant is None else illuminant, np.float64)
     matrix = colour.correction_from_illuminant(light, None if reference is None else np.asarray(reference))
     mapped = replace(corr, matrix=matrix, source="background" if reference is None else "reference",
@@ -263,7 +265,7 @@ def photo_skin_image(analysed, reference=None, illuminant=None, px_per_mm=None):
     own_matrix = np.asarray(corr.matrix)
     if checker or np.count_nonzero(own_matrix - np.diag(np.diag(own_matrix))):  # not diagonal: rebuild
         return skin_image(pixels, face, analysed.regions, mapped, px_per_mm)
-    return img.with_gain(np.diag(matrix) / np.diag(own_matrix), mapped)
+    return own_correction().with_gain(np.diag(matrix) / np.diag(own_matrix), mapped)
 
 
 BACKGROUND_MISMATCH = 0.03   # |log| chroma difference between the two background readings

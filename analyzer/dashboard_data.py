@@ -274,13 +274,18 @@ def progress_rows(timeline, region: str = "whole_face", comparisons=(), mdc: dic
     return [{"date": pt.visit.visit_date.isoformat(), "visit_id": pt.visit.id, "metric": METRIC_LABELS[pt.key],
              "key": pt.key, "value": pt.value, "unit": unit(pt.photo, pt.key), "basis": pt.basis,
              "px_per_mm": _summary(pt.photo).get("px_per_mm"), "mdc": pt.mdc,
-             "capture": capture_text(pt.photo.latest_analysis.result if pt.photo.latest_analysis else None)}
+             "capture": capture_text(_result(pt.photo))}
             for pt in charted_series(series, comparisons, own_value, region=region,
                                      metric_of=REGION_METRICS, mdc=mdc)]
 
 
+def _result(photo) -> dict:
+    """The photo's latest analysis result (``{}`` when it has none)."""
+    return (photo.latest_analysis.result or {}) if photo.latest_analysis else {}
+
+
 def _summary(photo) -> dict:
-    return (photo.latest_analysis.result or {}).get("summary") or {}
+    return _result(photo).get("summary") or {}
 
 
 def treatment_rows(timeline) -> list[dict]:
@@ -441,9 +446,7 @@ def compare_with_baseline(gw: Gateway, patient_id: int, photo_id: int) -> tuple[
         return None, []
     comparison = ensure_comparison(gw, patient_id, base.id, photo_id,
                                    days_since=days_since_treatment(timeline, visit.visit_date))
-    return comparison, retake_advice(base.latest_analysis.result or {},
-                                     (photo.latest_analysis.result or {}) if photo.latest_analysis else {},
-                                     comparison["result"])
+    return comparison, retake_advice(_result(base), _result(photo), comparison["result"])
 
 
 # A follow-up whose face is this much smaller (px/mm) than the baseline's gets retake advice:

@@ -31,7 +31,8 @@ from datetime import datetime
 from PIL import Image
 
 from .errors import IntakeError
-from .intake import CaptureInfo
+from .intake import (EXIF_IFD, TAG_DATETIME_ORIGINAL, TAG_ISO, TAG_MODEL, TAG_ORIENTATION,
+                     CaptureInfo)
 
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0-7: no length field
@@ -183,14 +184,14 @@ def minimal_exif(info: CaptureInfo, orientation: int) -> bytes:
 
 def _exif_object(info: CaptureInfo, orientation: int) -> Image.Exif:
     exif = Image.Exif()
-    exif[0x0112] = int(orientation)
+    exif[TAG_ORIENTATION] = int(orientation)
     if info.camera:
-        exif[0x0110] = info.camera  # model field carries "make model"
+        exif[TAG_MODEL] = info.camera  # model field carries "make model"
     if info.captured_at:
         stamp = datetime.fromisoformat(info.captured_at).strftime("%Y:%m:%d %H:%M:%S")
-        exif.get_ifd(0x8769)[0x9003] = stamp
+        exif.get_ifd(EXIF_IFD)[TAG_DATETIME_ORIGINAL] = stamp
     if info.iso:
-        exif.get_ifd(0x8769)[0x8827] = int(info.iso)
+        exif.get_ifd(EXIF_IFD)[TAG_ISO] = int(info.iso)
     return exif
 
 

@@ -163,9 +163,10 @@ class SkinImage:
         """
         key = ("inner", mm)
         if key not in self.local:
-            support = self.support
-            filled = remove_small_holes(support, max_size=int(INNER_HOLE_MM2 * self.px_per_mm ** 2))
-            self.local[key] = erode_mm(filled, mm, self.px_per_mm) & support
+            if ("filled",) not in self.local:  # shared by every margin
+                self.local[("filled",)] = remove_small_holes(
+                    self.support, max_size=int(INNER_HOLE_MM2 * self.px_per_mm ** 2))
+            self.local[key] = erode_mm(self.local[("filled",)], mm, self.px_per_mm) & self.support
         return self.local[key]
 
     def with_gain(self, gain, colour_correction=None) -> "SkinImage":
