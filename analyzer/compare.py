@@ -850,11 +850,14 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     from .align import align
     from .metrics import measure_all
 
-    px_per_mm = min(baseline.face.interocular_px, followup.face.interocular_px) / INTEROCULAR_MM
-    mdc = load_mdc(px_per_mm=px_per_mm) if mdc is None else mdc
     al = align(baseline.photo.pixels, followup.photo.pixels, baseline_face=baseline.face,
                followup_face=followup.face, baseline_regions=baseline.regions,
                followup_regions=followup.regions, local=local)
+    f_scale = followup_scale(baseline, followup, al)
+    # the noise calibration is chosen at the scale the two photos are measured at
+    px_per_mm = min(baseline.face.interocular_px / INTEROCULAR_MM,
+                    f_scale or followup.face.interocular_px / INTEROCULAR_MM)
+    mdc = load_mdc(px_per_mm=px_per_mm) if mdc is None else mdc
     brows, bcols = baseline.regions.box
     valid = al.valid[brows, bcols] & ~measurable_exclusion(baseline, followup, al.matrix)
     # Each photo keeps its own maps (filters) from its analysis; what depends on
@@ -862,8 +865,7 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     # aggregation run again, on the common skin.
     # The follow-up's light is read against the baseline's background (which also
     # equalises exposure); the skin itself is never used to normalise colour.
-    b_img, f_img, colour_flag = colour_footing(baseline, followup, al.matrix,
-                                               followup_scale(baseline, followup, al))
+    b_img, f_img, colour_flag = colour_footing(baseline, followup, al.matrix, f_scale)
     base_masks, follow_masks = common_work_masks(baseline.regions, valid, al.matrix, b_img, f_img)
     # the two measurements are independent: side by side (NumPy and OpenCV release the GIL)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="measure") as pool:

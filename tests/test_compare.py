@@ -523,10 +523,12 @@ def test_local_scale_of_a_projective_map():
     assert local_scale(projective, p) == pytest.approx(np.sqrt(abs(np.linalg.det(jacobian))), rel=1e-5)
 
 
-def test_the_followup_is_measured_at_the_scale_the_alignment_gives():
+def test_the_followup_is_measured_at_the_scale_the_alignment_gives(monkeypatch):
     """A retake's scale from its own inter-ocular landmarks is off by 1–2.5 % against the
     baseline's; through the alignment it is right to 0.1 %, and compare measures the
-    follow-up at that scale (filters sized in mm cut both photos' skin alike)."""
+    follow-up at that scale (filters sized in mm cut both photos' skin alike) and picks
+    the noise calibration for the lower of the two scales it measures at."""
+    from analyzer import compare
     from analyzer.align import local_scale
     from analyzer.compare import compare_analysed, followup_scale
     from analyzer.metrics import INTEROCULAR_MM
@@ -538,6 +540,9 @@ def test_the_followup_is_measured_at_the_scale_the_alignment_gives():
     (b_rgb, b_truth), (f_rgb, f_truth) = (photograph(face, [], Capture.random(rng, 0.7), seed=s)
                                           for s in (100, 101))
     b, f = analyse_pixels(b_rgb), analyse_pixels(f_rgb)
+    looked_up = []
+    load_mdc = compare.load_mdc
+    monkeypatch.setattr(compare, "load_mdc", lambda **kw: looked_up.append(kw["px_per_mm"]) or load_mdc(**kw))
     comparison, al = compare_analysed(b, f)
     assert al.ok
     true = np.linalg.inv(np.asarray(b_truth["matrix_to_frame"])) @ np.asarray(f_truth["matrix_to_frame"])
@@ -547,3 +552,4 @@ def test_the_followup_is_measured_at_the_scale_the_alignment_gives():
     assert followup_scale(b, f, al) == pytest.approx(expected, rel=1e-3)
     assert comparison.followup["summary"]["px_per_mm"] == pytest.approx(expected, rel=1e-3)
     assert comparison.baseline["summary"]["px_per_mm"] == pytest.approx(b_scale, rel=1e-4)
+    assert looked_up == [pytest.approx(min(b_scale, expected), rel=1e-3)]
