@@ -327,6 +327,13 @@ def backdrop_difference(read, own) -> str | None:
             "in front of the same plain backdrop")
 
 
+def work_matrix(matrix: np.ndarray, baseline_image, followup_image) -> np.ndarray:
+    """3×3 map from follow-up *work-frame* pixel to baseline work-frame pixel, from
+    ``matrix`` (follow-up photo pixel → baseline photo pixel) and the two images' frames."""
+    return (baseline_image.frame.matrix @ np.asarray(matrix, np.float64)
+            @ np.linalg.inv(followup_image.frame.matrix))
+
+
 def common_work_masks(baseline_regions: RegionMasks, valid: np.ndarray, matrix: np.ndarray,
                       baseline_image, followup_image) -> tuple[dict, dict]:
     """Region masks on skin seen in both photos, on each photo's work frame.
@@ -352,8 +359,7 @@ def common_work_masks(baseline_regions: RegionMasks, valid: np.ndarray, matrix: 
     common = RegionMasks.from_crops({n: baseline_regions.crop(n) & valid for n in baseline_regions.names()},
                                     brows, bcols, baseline_regions.shape)
     base = work_masks(common, baseline_image.frame)
-    # follow-up work px -> follow-up px -> baseline px -> baseline work px (used as an inverse map)
-    m = baseline_image.frame.matrix @ np.asarray(matrix, np.float64) @ np.linalg.inv(followup_image.frame.matrix)
+    m = work_matrix(matrix, baseline_image, followup_image)  # used as an inverse map
     h, w = followup_image.skin.shape
     follow = {}
     for name, mask in base.items():
@@ -849,6 +855,7 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     """
     from .align import align
     from .metrics import measure_all
+    from .metrics.pigmentation import share_burden_slope
 
     al = align(baseline.photo.pixels, followup.photo.pixels, baseline_face=baseline.face,
                followup_face=followup.face, baseline_regions=baseline.regions,
@@ -867,11 +874,16 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     # equalises exposure); the skin itself is never used to normalise colour.
     b_img, f_img, colour_flag = colour_footing(baseline, followup, al.matrix, f_scale)
     base_masks, follow_masks = common_work_masks(baseline.regions, valid, al.matrix, b_img, f_img)
+    b_view, f_view = b_img.measuring(base_masks["whole_face"]), f_img.measuring(follow_masks["whole_face"])
+    if al.ok:  # both photos read "which detail is pigment" alike (see share_burden_slope)
+        share_burden_slope(b_view, f_view, work_matrix(al.matrix, b_img, f_img))
     # the two measurements are independent: side by side (NumPy and OpenCV release the GIL)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="measure") as pool:
-        jobs = [pool.submit(measure_all, a.photo.pixels, a.regions, a.face, image=img, masks=masks)
-                for a, img, masks in ((baseline, b_img, base_masks), (followup, f_img, follow_masks))]
+        jobs = [pool.submit(measure_all, a.photo.pixels, a.regions, a.face, image=view, masks=masks)
+                for a, view, masks in ((baseline, b_view, base_masks), (followup, f_view, follow_masks))]
         (b_metrics, b_summary, b_warn), (f_metrics, f_summary, f_warn) = (j.result() for j in jobs)
+    b_img.keep_maps_of(b_view)
+    f_img.keep_maps_of(f_view)
 
     b_capture, f_capture = baseline.photo.info.to_dict(), followup.photo.info.to_dict()
     alike = same_capture_settings(b_capture, f_capture)

@@ -236,8 +236,7 @@ def measure_all(rgb: np.ndarray, regions: RegionMasks, face: FaceLandmarks, *,
             metrics.append({"name": metric.name, "region": region, "value": value,
                             "unit": metric.unit, "direction": metric.direction})
 
-    for name, value in view.__dict__.items():  # maps first computed on the view (lab, ...)
-        image.__dict__.setdefault(name, value)
+    image.keep_maps_of(view)
     ita = values.get(("ita", "whole_face"))
     summary = {key: values.get((name, "whole_face")) for key, name in SUMMARY_METRICS.items()}
     summary.update({

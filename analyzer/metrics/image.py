@@ -64,8 +64,26 @@ def masked_smooth(img: np.ndarray, mask: np.ndarray, sigma_px: float) -> np.ndar
     return num / np.maximum(den, 1e-3)
 
 
+def _window_mean(mask: np.ndarray, radius_px: int):
+    """Mean over the ``mask`` pixels of each (2r + 1)² window, as a function of an image."""
+    w = mask.astype(np.float32)
+    size = (2 * int(radius_px) + 1,) * 2
+    count = np.maximum(cv2.boxFilter(w, -1, size, borderType=cv2.BORDER_REFLECT), 1e-3)
+    return lambda a: cv2.boxFilter(a * w, -1, size, borderType=cv2.BORDER_REFLECT) / count
+
+
+def guided_slope(guide: np.ndarray, src: np.ndarray, mask: np.ndarray, radius_px: int,
+                 eps: float) -> np.ndarray:
+    """The slope ``a`` of :func:`guided_filter`'s fit ``src ≈ a · guide + b`` in the window
+    around each pixel (``eps`` shrinks it where ``guide`` is flat)."""
+    mean = _window_mean(mask, radius_px)
+    mean_g, mean_s = mean(guide), mean(src)
+    var_g = np.maximum(mean(guide * guide) - mean_g * mean_g, 0)
+    return (mean(guide * src) - mean_g * mean_s) / (var_g + np.float32(eps))
+
+
 def guided_filter(guide: np.ndarray, src: np.ndarray, mask: np.ndarray, radius_px: int,
-                  eps: float) -> np.ndarray:
+                  eps: float, slope: np.ndarray | None = None) -> np.ndarray:
     """Guided filter (He, Sun and Tang, "Guided image filtering", IEEE TPAMI 35, 2013) whose
     windows count only ``mask`` pixels.
 
@@ -73,20 +91,14 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, mask: np.ndarray, radius_p
     squares (``eps`` shrinks ``a`` where ``guide`` is flat); the output is
     ``mean(a) · guide + mean(b)``: ``src`` with the fine detail of ``guide`` where
     the two agree locally, and a local mean of ``src`` where they do not.
+    ``slope`` (a map of ``a``, e.g. from :func:`guided_slope` of another photo
+    of the same skin) is used instead of fitting ``a``; ``b`` still fits ``src``.
     Written here because ``cv2.ximgproc.guidedFilter`` has no mask: its windows
     would fit skin together with eyes, lips and hair.
     """
-    w = mask.astype(np.float32)
-    size = (2 * int(radius_px) + 1,) * 2
-    count = np.maximum(cv2.boxFilter(w, -1, size, borderType=cv2.BORDER_REFLECT), 1e-3)
-
-    def mean(a):  # mean over the window's mask pixels
-        return cv2.boxFilter(a * w, -1, size, borderType=cv2.BORDER_REFLECT) / count
-
-    mean_g, mean_s = mean(guide), mean(src)
-    var_g = np.maximum(mean(guide * guide) - mean_g * mean_g, 0)
-    a = (mean(guide * src) - mean_g * mean_s) / (var_g + np.float32(eps))
-    b = mean_s - a * mean_g
+    mean = _window_mean(mask, radius_px)
+    a = guided_slope(guide, src, mask, radius_px, eps) if slope is None else slope
+    b = mean(src) - a * mean(guide)
     return (mean(a) * guide + mean(b)).astype(np.float32)
 
 
@@ -138,6 +150,12 @@ class SkinImage:
         view.measured = whole_face
         view.local = self.local if whole_face is self.measured else {}
         return view
+
+    def keep_maps_of(self, view: "SkinImage") -> None:
+        """Keep the maps first computed on ``view`` (one of :meth:`measuring`'s views of
+        this image: ``lab``, chromophores, ...) for every later measurement."""
+        for name, value in view.__dict__.items():
+            self.__dict__.setdefault(name, value)
 
     @property
     def support(self) -> np.ndarray:
