@@ -30,6 +30,7 @@ from .intake import encode_jpeg, encode_png, load_photo
 from .metrics import WORK_PX_PER_MM, corrected_skin_image
 from .metrics.image import SkinImage, masked_smooth
 from .metrics.maps import MAP_LABELS, MAP_UNITS, summary_maps
+from .metrics.pigmentation import share_burden_slope
 from .regions import REGION_COLOURS, RegionMasks, build_regions
 
 # Colour limits of a photo's maps, and symmetric ones of the change maps (follow-up − baseline).
@@ -160,6 +161,7 @@ def change_values(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, skin: np.n
     px_per_mm = float(px_per_mm or bsum.get("px_per_mm") or WORK_PX_PER_MM)
     img_b = _work_skin_image(baseline_rgb, skin, {**bsum, "px_per_mm": px_per_mm})
     img_f = _work_skin_image(followup_rgb, skin, {**fsum, "px_per_mm": px_per_mm})  # in the baseline frame
+    share_burden_slope(img_b, img_f, np.eye(3))  # as compare measures them (one frame here)
     maps_b, maps_f = summary_maps(img_b), summary_maps(img_f)
     common = maps_b["skin"] & maps_f["skin"]
     sigma = img_b.px(SMOOTH_MM)

@@ -350,6 +350,22 @@ def test_small_holes_in_the_skin_get_no_edge_margin():
     assert not inner[100, 15] and inner[100, 25]
 
 
+def test_a_brighter_exposure_of_dark_skin_reads_the_same_pigment():
+    """The same dark-skin capture 4 % brighter, both JPEG 90: the JPEG redraws its coarse
+    colour steps, and with each photo fitting its own guided-filter slope (which detail
+    is pigment) the pigment burden read −4.5 %.  The two photos of a comparison share
+    the slope (``share_burden_slope``), so they read the same pigment."""
+    from analyzer.compare import compare_analysed
+    from analyzer.pipeline import analyze
+    from analyzer.phantom import photograph_file
+
+    face = make_face(6.0, seed=0, tone=TONES["dark"])
+    baseline, followup = (analyze(photograph_file(face, [], Capture(exposure=e, jpeg_quality=90), seed=s)[0])
+                          for e, s in ((1.0, 14000), (1.04, 14001)))
+    comparison, _ = compare_analysed(baseline, followup)
+    assert abs(comparison.delta["pigmentation"]["relative"]) < 0.01, comparison.delta["pigmentation"]
+
+
 def test_the_same_photo_shifted_by_a_few_pixels_reads_the_same():
     """Moving a dark-skin JPEG by two whole pixels changes its texture and pigmentation by
     a fraction of their retake noise.  In this photo one-pixel holes that the follow-up's

@@ -14,7 +14,7 @@ SPOT_AREA_MM2 = (0.5, 100.0)
 EVENNESS_TREND_MM = 10.0      # slow shading/tone trend removed before evenness
 BURDEN_GUIDE_MM = 4.0         # pigment burden: window radius of the guided melanin map
 BURDEN_GUIDE_EPS = 1e-4       # ... and its regularisation (texture density variance, OD²)
-BURDEN_SMOOTH_MM = 0.5        # pigment burden: melanin pre-smoothing (noise floor)
+BURDEN_SMOOTH_MM = 1.0        # pigment burden: melanin pre-smoothing (below it, relief leaks in)
 BURDEN_BACKGROUND_MM = 2.0    # pigment burden: local skin background (σ)
 BURDEN_MIN_OD = 0.02          # pigment burden: excess counted above this
 BURDEN_EDGE_MM = 1.0          # pigment burden: ignore skin this close to its edge
@@ -128,7 +128,9 @@ def share_burden_slope(baseline: SkinImage, followup: SkinImage, follow_to_base:
     JPEG 90); with the mean slope of the two photos, 0.24 %, while a 35 %
     fading of the spots read −15 % instead of −19 %.  The detail itself (the
     texture density, which JPEG keeps in fine steps) and the local melanin
-    level stay each photo's own.
+    level stay each photo's own.  A shared slope reads a change of relief
+    (neutral detail inside pigmented windows) as pigment, which smoothing the
+    map by 1 mm instead of 0.5 mm mostly keeps out (README, *Shared slope*).
 
     Parameters
     ----------
@@ -168,7 +170,7 @@ def burden_map(img: SkinImage) -> tuple[np.ndarray, np.ndarray]:
     (:func:`share_burden_slope`).  The guide
     also carries hemoglobin, so redness that varies within a window leaks
     in: 0.3 OD of even redness raised the burden by ~4 % on the phantom,
-    at the skin's edge where the redness fades.  The refined map is smoothed by 0.5 mm,
+    at the skin's edge where the redness fades.  The refined map is smoothed by 1 mm,
     its background is a Gaussian mean (σ = 2 mm), both normalised
     convolutions over unclipped skin, and the part of the excess above
     0.02 OD is kept.  Pixels within 0.5 mm of a clipped channel (sRGB ≥ 250,
@@ -193,8 +195,8 @@ def burden_map(img: SkinImage) -> tuple[np.ndarray, np.ndarray]:
 @register("pigmentation_index", unit="mOD", regions=ALL_REGIONS, direction="more pigmentation",
           reference="This package: pigment burden, mean melanin excess (> 0.02 OD) over a 2 mm local "
                     "skin background of the melanin map refined by a guided filter (He et al., "
-                    "TPAMI 2013; texture density as guide) and smoothed by 0.5 mm; tone (mean "
-                    "melanin) excluded.",
+                    "TPAMI 2013; texture density as guide; in a comparison both photos share its "
+                    "slope) and smoothed by 1 mm; tone (mean melanin) excluded.",
           family="pigmentation")
 def pigmentation_index(img: SkinImage, mask: np.ndarray, scale: float) -> float:
     """Summary pigment burden: mean melanin excess over the local skin background (mOD;
