@@ -125,12 +125,15 @@ def share_burden_slope(baseline: SkinImage, followup: SkinImage, follow_to_base:
     coarse chroma steps that a 4 % brighter exposure or another quality
     setting redraws).  Fitted per photo, that redraw alone moved the burden of
     unchanged dark skin by 1.6 % RMS (phantom, same pose, exposure 0.92–1.08,
-    JPEG 90); with the mean slope of the two photos, 0.24 %, while a 35 %
-    fading of the spots read −15 % instead of −19 %.  The detail itself (the
-    texture density, which JPEG keeps in fine steps) and the local melanin
-    level stay each photo's own.  A shared slope reads a change of relief
-    (neutral detail inside pigmented windows) as pigment, which smoothing the
-    map by 1 mm instead of 0.5 mm mostly keeps out (README, *Shared slope*).
+    JPEG 90); with the mean slope of the two photos, 0.24 %.  The detail
+    itself (the texture density, which JPEG keeps in fine steps) and the
+    local melanin level stay each photo's own.  A shared slope reads a change
+    of relief (neutral detail inside pigmented windows) as pigment, which
+    smoothing the map by 1 mm instead of 0.5 mm mostly keeps out.  On the
+    phantom harness's retakes (4.1 px/mm, the same 40 no-change pairs per
+    tone) the two together took the burden's retake RMS from 1.02 / 1.31 /
+    2.45 % to 0.55 / 0.76 / 0.93 % (light / brown / dark), while spots fading
+    to 65 % read −12 to −14 % instead of −19 to −20 % (README, *Shared slope*).
 
     Parameters
     ----------
