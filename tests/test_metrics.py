@@ -381,3 +381,36 @@ def test_the_same_photo_shifted_by_a_few_pixels_reads_the_same():
                                      analyse_pixels(np.ascontiguousarray(np.roll(px, 2, axis=1))))
     for key in ("texture", "redness", "pigmentation"):
         assert abs(comparison.delta[key]["relative"]) < 0.006, (key, comparison.delta[key])
+
+
+def test_shared_burden_slope_follows_the_alignment(light):
+    """The two photos' slopes are averaged in one frame: a follow-up that is the baseline
+    moved 7 px right gets, inside the skin, its own slope back (the mean of two equal
+    slopes); mapped the wrong way round the two would disagree."""
+    from dataclasses import replace
+
+    from analyzer.metrics.pigmentation import burden_slope, share_burden_slope
+
+    rgb, _ = photograph(light, [], Capture())
+    img = analyse_pixels(rgb).skin_image
+    shift = 7
+
+    def moved(a):
+        return None if a is None else np.ascontiguousarray(np.roll(a, shift, axis=1))
+
+    def pair():
+        base = replace(img, cache={}, local={})
+        follow = replace(img, linear=moved(img.linear), skin=moved(img.skin), srgb=moved(img.srgb),
+                         cache={}, local={})
+        return base, follow
+
+    base, follow = pair()
+    own = burden_slope(follow).copy()
+    inside = moved(img.inner(6.0))
+    to_base = np.array([[1, 0, -shift], [0, 1, 0], [0, 0, 1]], float)   # follow-up px -> baseline px
+    share_burden_slope(base, follow, to_base)
+    np.testing.assert_allclose(burden_slope(follow)[inside], own[inside], atol=1e-4)
+
+    base, follow = pair()
+    share_burden_slope(base, follow, np.linalg.inv(to_base))
+    assert np.abs(burden_slope(follow)[inside] - own[inside]).max() > 0.05
