@@ -793,7 +793,8 @@ def with_caution(status: str, change: dict) -> str:
 
 # A pigmentation change larger than this (relative) is not put down to redness: redness-only
 # changes on the phantom (up to +115 % redness index) moved the pigmentation index by at most
-# 4.4 %, either way, retake noise included (harness runs of algorithm 2026.11.30-12).
+# 4.4 %, either way, retake noise included (harness runs of algorithm 2026.11.30-12; on -15,
+# whose two photos share the guided melanin map's slope, by at most 1.5 %).
 REDNESS_IN_PIGMENT_MAX = 0.10
 
 
