@@ -765,20 +765,105 @@ def course_mdc(resolutions) -> dict:
     return load_mdc(px_per_mm=min(known) if known else None)
 
 
+# A texture change (relative, the same way as the pigmentation change) no larger than this
+# times the pigmentation change is what a pigment change alone does to the texture index.
+# On the phantom, pigment-only changes (spots fading to 80-50 %, new spots) moved the texture
+# index by 0.6-1.0 times the pigmentation index's relative change, on every tone and at both
+# resolutions (README, *Texture that pigment explains*); the texture index is the RMS of a
+# band pigment mottle shares, so it moves by at most the mottle's own relative change.
+PIGMENT_IN_TEXTURE = 1.0
+BEYOND_PIGMENT = "no detectable change beyond the pigment change"
+
+
 def pigment_in_texture_caution(delta: dict) -> str | None:
     """A caution when texture and pigmentation both changed detectably, the same way.
 
     From one RGB photo, pigment mottle about 1 mm across has the same
     luminance structure as fine texture, so fading (or new) spots also lower
-    (raise) the texture index: on the phantom, texture was flagged in 50 % of
-    pigment-only changes (README, Validation).  A texture change in the
-    opposite direction to the pigment change is not explained by it.
+    (raise) the texture index.  A texture change in the opposite direction to
+    the pigment change is not explained by it.
     """
     t, p = delta.get("texture", {}), delta.get("pigmentation", {})
     if t.get("significant") and p.get("significant") and t["value"] * p["value"] > 0:
         return ("texture and pigmentation changed the same way: pigment mottle about 1 mm across "
                 "also reads as texture in a photo, so part of the texture change may be pigment")
     return None
+
+
+def texture_beyond_pigment(texture_rel: float, pigment_rel: float) -> float:
+    """How much of a relative texture change the pigmentation change does not explain
+    (same sign as ``texture_rel``; 0 when the pigment change explains all of it).
+
+    Both changes are relative to the baseline and go the same way; pigment
+    explains up to :data:`PIGMENT_IN_TEXTURE` × its own change.
+    """
+    rest = max(0.0, abs(texture_rel) - PIGMENT_IN_TEXTURE * abs(pigment_rel))
+    return float(np.copysign(rest, texture_rel))
+
+
+def judge_pigment_in_texture(change: dict, value: float, baseline: float, pigment_rel: float) -> bool:
+    """Re-judge a detectable texture ``change`` (a dict with ``mdc``, changed in place) of
+    ``value`` from ``baseline`` that a detectable pigmentation change (``pigment_rel``,
+    relative, the same way) went along with.
+
+    Only the part :func:`texture_beyond_pigment` leaves is compared with the
+    MDC: when it is within it, the change is not claimed (``significant``
+    False, status :data:`BEYOND_PIGMENT`).  ``beyond_pigment`` keeps that part
+    (relative).  Returns whether the change still counts.
+    """
+    rest = texture_beyond_pigment(value / baseline, pigment_rel)
+    change["beyond_pigment"] = round(rest, 6)
+    if abs(rest * baseline) <= change["mdc"]:
+        change["significant"], change["status"] = False, BEYOND_PIGMENT
+        return False
+    return True
+
+
+def judge_region_cross_effects(changes: dict) -> None:
+    """:func:`judge_pigment_in_texture` for one region's changes (``{metric name:
+    {baseline, delta, significant, mdc, ...}}``, changed in place): its texture index
+    against its pigmentation index."""
+    t, p = changes.get("texture_index"), changes.get("pigmentation_index")
+    if (t and p and t["significant"] and p["significant"] and p["baseline"]
+            and t["delta"] * p["delta"] > 0):
+        t["caution"] = "pigment"
+        judge_pigment_in_texture(t, t["delta"], t["baseline"], p["delta"] / p["baseline"])
+
+
+def summary_change(value: float | None, baseline: float | None, limit: float | None) -> dict:
+    """One summary change before the cross-effects (:func:`judge_cross_effects`):
+    ``{value, relative, significant, status, mdc}``."""
+    significant, status = classify(value, limit)
+    return {"value": value, "relative": (value / baseline if value is not None and baseline else None),
+            "significant": significant, "status": status, "mdc": limit}
+
+
+def judge_cross_effects(delta: dict) -> list[str]:
+    """Apply what one concern does to another's index to the summary changes ``delta``
+    (in place; ``caution``: what else a change may be) and return the flags that say so.
+
+    A texture change the same way as a detectable pigment change counts only
+    beyond what the pigment change explains (:func:`judge_pigment_in_texture`);
+    a small pigment change with a detectable redness change is cautioned
+    (:func:`redness_in_pigment_caution`).  ``benchmarks/accuracy.py`` judges
+    the phantom's pairs with it, so its tables are what ``compare`` reports.
+    """
+    flags = []
+    if pigment_in_texture_caution(delta):
+        texture = delta["texture"]
+        texture["caution"] = "pigment"
+        if judge_pigment_in_texture(texture, texture["value"], texture["value"] / texture["relative"],
+                                    delta["pigmentation"]["relative"]):
+            flags.append(pigment_in_texture_caution(delta))
+        else:
+            flags.append("texture changed the same way as pigmentation and by no more than the "
+                         "pigment change explains (pigment mottle about 1 mm across also reads as "
+                         "texture in a photo), so no texture change is claimed")
+    caution = redness_in_pigment_caution(delta)
+    if caution:
+        flags.append(caution)
+        delta["pigmentation"]["caution"] = "redness"
+    return flags
 
 
 # ``caution`` of a summary change (what else part of it may be) -> a practitioner's wording
@@ -788,7 +873,7 @@ CAUTION_NOTES = {"pigment": "part may be pigment", "redness": "may come from red
 def with_caution(status: str, change: dict) -> str:
     """``status`` followed by the change's caution, if any: ``improved (part may be pigment)``."""
     note = CAUTION_NOTES.get(change.get("caution"))
-    return f"{status} ({note})" if note else status
+    return f"{status} ({note})" if note and status != BEYOND_PIGMENT else status
 
 
 # A pigmentation change larger than this (relative) is not put down to redness: redness-only
@@ -893,9 +978,7 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
         b, f = b_summary.get(key), f_summary.get(key)
         value = None if b is None or f is None else float(f - b)
         limit, tone = summary_mdc(mdc, key, b_summary.get("ita_category"), alike)
-        significant, status = classify(value, limit)
-        delta[key] = {"value": value, "relative": (value / b if value is not None and b else None),
-                      "significant": significant, "status": status, "mdc": limit, "mdc_tone": tone}
+        delta[key] = {**summary_change(value, b, limit), "mdc_tone": tone}
     per_region: dict[str, dict] = {}
     b_index, f_index = _index(b_metrics), _index(f_metrics)
     for key, bm in b_index.items():
@@ -927,11 +1010,9 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
                      "flagged that are retake noise; photograph the face larger")
     # a caution is also kept with the change it qualifies (``caution``: what else it may be),
     # so that a patient's plain-language summary can say so too
-    for key, other, caution in (("texture", "pigment", pigment_in_texture_caution(delta)),
-                                ("pigmentation", "redness", redness_in_pigment_caution(delta))):
-        if caution:
-            flags.append(caution)
-            delta[key]["caution"] = other
+    flags += judge_cross_effects(delta)
+    for changes in per_region.values():
+        judge_region_cross_effects(changes)
     flags += capture_differences(b_capture, f_capture) + ([colour_flag] if colour_flag else [])
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
         flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "

@@ -342,7 +342,7 @@ def report(results: list[dict], tones) -> dict:
     saved alike (``same_settings``) and from each photo's own values
     (``own_photo``).  ``compare`` applies it (``analyzer.compare.summary_mdc``,
     ``metric_mdc``, ``own_photo_mdc``) and so do the tables."""
-    from analyzer.compare import metric_mdc, summary_mdc
+    from analyzer.compare import summary_mdc
 
     by_tone = {t: [r for r in results if r["case"]["tone"] == t and mixed(r)] for t in tones}
     calib = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
@@ -357,6 +357,16 @@ def report(results: list[dict], tones) -> dict:
 
     def limit(r, k):  # the MDC compare applies to this pair
         return summary_mdc(calibration, k, r.get("ita_category"), bool(r.get("same_settings")))[0]
+
+    judged_by_id = {}
+
+    def judged(r):
+        if id(r) not in judged_by_id:
+            judged_by_id[id(r)] = judge_pair(r, limit)
+        return judged_by_id[id(r)]
+
+    def flagged(r, k):
+        return bool(judged(r)[k]["significant"])
     header = f"{'tone':13s}{'concern':13s}{'sign':>7s}{'detect':>8s}{'spearman':>9s}{'noise%':>8s}{'falarm':>8s}{'xtalk':>7s}"
     print("\nwhole-face summary deltas\n" + header)
     for tone, rs in by_tone.items():
@@ -367,26 +377,26 @@ def report(results: list[dict], tones) -> dict:
             sign = np.mean([np.sign(r["delta"][k]) == np.sign(r["case"]["signed_dose"]) for r in changed])
             strong = [r for r in changed if r["case"]["label"] in ("medium", "high")]
             detect = np.mean([np.sign(r["delta"][k]) == np.sign(r["case"]["signed_dose"])
-                              and abs(r["delta"][k]) > limit(r, k) for r in strong]) if strong else float("nan")
+                              and flagged(r, k) for r in strong]) if strong else float("nan")
             # dose-response curve: one point per dose level, dose 0 = the median no-change delta
             rho = spearman([0.0] + [r["case"]["signed_dose"] for r in changed],
                            [float(np.median([r["delta"][k] for r in evaluation]))]
                            + [r["delta"][k] for r in changed])
             p95 = np.percentile([abs(r["delta"][k]) for r in nochange], 95)
             noise = 100 * p95 / np.mean([r["baseline"][k] for r in nochange])
-            falarm = np.mean([abs(r["delta"][k]) > limit(r, k) for r in evaluation])
+            falarm = np.mean([flagged(r, k) for r in evaluation])
             others = [r for r in rs if r["case"]["concern"] not in (None, k) and r["case"]["region"] is None]
-            xtalk = np.mean([abs(r["delta"][k]) > limit(r, k) for r in others]) if others else float("nan")
+            xtalk = np.mean([flagged(r, k) for r in others]) if others else float("nan")
             print(f"{tone:13s}{k:13s}{100 * sign:6.0f}%{100 * detect:7.0f}%{rho:9.2f}{noise:7.2f}%"
                   f"{100 * falarm:7.0f}%{100 * xtalk:6.0f}%")
-    caution_table([r for rs in by_tone.values() for r in rs if r["case"]["region"] is None], limit)
-    same_settings_table(results, tones, limit)
+    caution_table([r for rs in by_tone.values() for r in rs if r["case"]["region"] is None], judged)
+    same_settings_table(results, tones, limit, flagged)
     pooled = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "eval" and mixed(r)]
     if pooled:
         print("\nfalse alarms pooled over tones (Clopper-Pearson 95 % interval; one tone's cell "
               "rests on a fifth of these pairs):")
         for k in CONCERNS:
-            hits = sum(abs(r["delta"][k]) > limit(r, k) for r in pooled)
+            hits = sum(flagged(r, k) for r in pooled)
             lo, hi = clopper_pearson(hits, len(pooled))
             print(f"  {k:13s} {hits}/{len(pooled)} = {100 * hits / len(pooled):.1f} %"
                   f"   ({100 * lo:.1f}–{100 * hi:.1f} %)")
@@ -398,10 +408,8 @@ def report(results: list[dict], tones) -> dict:
             rs = [r for r in regional if r["case"]["concern"] == k]
             key_of = lambda r: regional_key(k, r["case"]["region"], r["metric_deltas"])  # noqa: E731
             hit = [np.sign(r["metric_deltas"].get(key_of(r)) or 0) == np.sign(r["case"]["signed_dose"])
-                   and abs(r["metric_deltas"].get(key_of(r)) or 0)
-                   > (metric_mdc(calibration, key_of(r), bool(r.get("same_settings"))) or np.inf)
-                   for r in rs if r["case"]["label"] in ("medium", "high")]
-            whole = [abs(r["delta"][k]) > limit(r, k) for r in rs]
+                   and region_flagged(r, key_of(r), calibration) for r in rs if r["case"]["label"] in ("medium", "high")]
+            whole = [flagged(r, k) for r in rs]
             print(f"  {k:13s} regional detected {100 * np.mean(hit):5.0f} %   whole-face flagged "
                   f"{100 * np.mean(whole):5.0f} %   ({len(rs)} pairs)")
     errs = np.array([r["corner_err"] for r in results])
@@ -412,30 +420,59 @@ def report(results: list[dict], tones) -> dict:
     return calibration
 
 
-def caution_table(results: list[dict], limit) -> None:
+def judge_pair(r: dict, limit) -> dict:
+    """The summary changes of pair ``r`` as ``compare`` reports them, given the MDC
+    ``limit(r, key)`` it applies (``compare.summary_change``, ``judge_cross_effects``)."""
+    from analyzer.compare import judge_cross_effects, summary_change
+
+    d = {k: summary_change(r["delta"][k], r["baseline"][k], limit(r, k)) for k in CONCERNS}
+    judge_cross_effects(d)
+    return d
+
+
+def region_flagged(r: dict, key: str, calibration: dict) -> bool:
+    """Whether ``compare`` would flag the change of ``metric@region`` ``key`` in pair ``r``
+    (its own MDC; a texture index beyond its region's pigment change,
+    ``compare.judge_region_cross_effects``)."""
+    from analyzer.compare import judge_region_cross_effects, metric_mdc
+
+    region = key.split("@")[1]
+    changes = {}
+    for name in {key.split("@")[0], "texture_index", "pigmentation_index"}:
+        k = f"{name}@{region}"
+        value, limit = r["metric_deltas"].get(k), metric_mdc(calibration, k, bool(r.get("same_settings")))
+        if value is not None:
+            changes[name] = {"baseline": r["metric_baseline"].get(k), "delta": value, "mdc": limit,
+                             "significant": limit is not None and abs(value) > limit}
+    judge_region_cross_effects(changes)
+    return bool(changes.get(key.split("@")[0], {}).get("significant"))
+
+
+def caution_table(results: list[dict], judged) -> None:
     """How often ``compare``'s cautions (a texture change that may be pigment, a pigment
-    change that may be redness) come with a crosstalk flag, a real change and a false alarm."""
-    from analyzer.compare import pigment_in_texture_caution, redness_in_pigment_caution
+    change that may be redness) come with a crosstalk flag, a real change and a false alarm,
+    and how often a texture change went unclaimed because pigment explains it."""
+    from analyzer.compare import BEYOND_PIGMENT
 
-    def delta(r):
-        return {k: {"value": r["delta"][k], "relative": r["delta"][k] / r["baseline"][k],
-                    "significant": abs(r["delta"][k]) > limit(r, k)} for k in CONCERNS}
-
-    print("\ncautions on whole-face pairs where the index was flagged: crosstalk from the other "
-          "concern / a medium or high dose of its own / a no-change pair")
-    for k, other, caution in (("texture", "pigmentation", pigment_in_texture_caution),
-                              ("pigmentation", "redness", redness_in_pigment_caution)):
+    kinds = {"crosstalk from the other concern": lambda c, k, other: c["concern"] == other,
+             "a medium or high dose of its own": lambda c, k, other: (c["concern"] == k and c["label"]
+                                                                       in ("medium", "high")),
+             "a no-change pair": lambda c, k, other: c["concern"] is None and c["split"] == "eval"}
+    print("\ncautions on whole-face pairs where the index was flagged: " + " / ".join(kinds))
+    for k, other, note in (("texture", "pigmentation", "pigment"), ("pigmentation", "redness", "redness")):
         # k: the index flagged; other: the concern its caution says part of the change may be
         cells = []
-        for kind in (lambda c: c["concern"] == other,
-                     lambda c: c["concern"] == k and c["label"] in ("medium", "high"),
-                     lambda c: c["concern"] is None and c["split"] == "eval"):
-            flagged = [d for d in map(delta, (r for r in results if kind(r["case"]))) if d[k]["significant"]]
-            cells.append(f"{sum(caution(d) is not None for d in flagged)}/{len(flagged)}")
+        for kind in kinds.values():
+            ds = [judged(r)[k] for r in results if kind(r["case"], k, other)]
+            flagged = [d for d in ds if d["significant"]]
+            cell = f"{sum(d.get('caution') == note for d in flagged)}/{len(flagged)}"
+            if k == "texture":
+                cell += f" (+{sum(d['status'] == BEYOND_PIGMENT for d in ds)} within the pigment change)"
+            cells.append(cell)
         print(f"  {k:13s} (may be {other}): " + " / ".join(cells))
 
 
-def same_settings_table(results: list[dict], tones, limit) -> None:
+def same_settings_table(results: list[dict], tones, limit, flagged) -> None:
     """Retake noise and false alarms of the no-change pairs saved alike (``--same-settings``)."""
     same = [r for r in results if r["case"]["concern"] is None and not mixed(r)]
     if not same:
@@ -453,13 +490,13 @@ def same_settings_table(results: list[dict], tones, limit) -> None:
             noise = 100 * np.percentile([abs(r["delta"][k]) for r in rs], 95) / mean
             applied = 100 * np.median([limit(r, k) for r in rs]) / mean
             evaluation = [r for r in rs if r["case"]["split"] == "eval"]
-            falarm = np.mean([abs(r["delta"][k]) > limit(r, k) for r in evaluation])
+            falarm = np.mean([flagged(r, k) for r in evaluation])
             cells.append(f"{noise:6.2f}% {applied:6.2f}% {100 * falarm:5.0f}%")
         print(f"{tone:13s}" + "".join(f"{c:>26s}" for c in cells))
     evaluation = [r for r in same if r["case"]["split"] == "eval"]
     if evaluation:
         print("  false alarms pooled over tones: " + ", ".join(
-            f"{k} {sum(abs(r['delta'][k]) > limit(r, k) for r in evaluation)}/{len(evaluation)}"
+            f"{k} {sum(flagged(r, k) for r in evaluation)}/{len(evaluation)}"
             for k in CONCERNS))
 
 

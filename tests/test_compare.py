@@ -294,6 +294,54 @@ def test_texture_change_with_a_pigment_change_the_same_way_is_cautioned():
     assert caution(delta(-0.1, -6.0, t_sig=False)) is None
 
 
+def test_texture_change_within_the_pigment_change_is_not_claimed():
+    """Pigment-only changes move the texture index by up to the pigment change itself
+    (phantom); such a texture change is not claimed, a larger one is, with its caution."""
+    from analyzer.compare import BEYOND_PIGMENT, judge_cross_effects, summary_change
+
+    def delta(t, p, t_mdc=0.5, p_mdc=0.2):
+        return {"texture": summary_change(t, 20.0, t_mdc), "redness": summary_change(0.0, 0.3, 0.01),
+                "pigmentation": summary_change(p, 10.0, p_mdc)}
+
+    d = delta(-2.2, -1.2)                   # texture -11 %, pigment -12 %: pigment alone does that
+    flags = judge_cross_effects(d)
+    assert d["texture"]["significant"] is False and d["texture"]["status"] == BEYOND_PIGMENT
+    assert d["texture"]["caution"] == "pigment" and d["texture"]["beyond_pigment"] == 0.0
+    assert d["pigmentation"]["status"] == "improved"
+    assert flags == [f for f in flags if "no texture change is claimed" in f] and len(flags) == 1
+    d = delta(-3.4, -1.2)                   # -17 % against -12 %: 5 % of 20 = 1.0 > MDC 0.5
+    judge_cross_effects(d)
+    assert d["texture"]["status"] == "improved" and d["texture"]["caution"] == "pigment"
+    assert d["texture"]["beyond_pigment"] == pytest.approx(-0.05)
+    d = delta(-2.8, -1.2)                   # 2 % of 20 = 0.4, within the MDC
+    judge_cross_effects(d)
+    assert d["texture"]["status"] == BEYOND_PIGMENT
+    for t, p in ((-2.2, 1.2), (-2.2, -0.1), (0.3, -1.2)):   # other way; pigment or texture within noise
+        d = delta(t, p)
+        before = dict(d["texture"])
+        judge_cross_effects(d)
+        assert d["texture"] == before
+    d = delta(5.4, 2.6)                     # new spots: +27 % against +26 %
+    judge_cross_effects(d)
+    assert d["texture"]["status"] == BEYOND_PIGMENT
+
+
+def test_a_region_texture_change_within_its_pigment_change_is_not_claimed():
+    from analyzer.compare import BEYOND_PIGMENT, judge_region_cross_effects
+
+    def changes(t, p):
+        return {"texture_index": {"baseline": 20.0, "delta": t, "mdc": 0.5, "significant": abs(t) > 0.5,
+                                  "status": "improved"},
+                "pigmentation_index": {"baseline": 10.0, "delta": p, "mdc": 0.2,
+                                       "significant": abs(p) > 0.2, "status": "improved"}}
+    c = changes(-2.0, -1.5)
+    judge_region_cross_effects(c)
+    assert c["texture_index"]["status"] == BEYOND_PIGMENT and not c["texture_index"]["significant"]
+    c = changes(-4.0, -1.5)
+    judge_region_cross_effects(c)
+    assert c["texture_index"]["significant"] and c["texture_index"]["caution"] == "pigment"
+
+
 def test_a_small_pigment_change_with_a_redness_change_is_cautioned():
     from analyzer.compare import redness_in_pigment_caution as caution
 
@@ -334,23 +382,33 @@ def test_strong_redness_on_a_phantom_carries_the_pigment_caution(phantom_pair):
     assert not any("may come from the redness" in f for f in compare_analysed(*phantom_pair)[0].flags)
 
 
-def test_fading_spots_on_a_phantom_carry_the_texture_caution(phantom_pair):
-    """Spots fading to 40 %: pigmentation falls, texture follows, and the comparison says why."""
-    from analyzer.compare import compare_analysed
+def test_fading_spots_on_a_phantom_claim_no_texture_change(phantom_pair):
+    """Spots fading to 40 %: pigmentation falls, texture follows by no more, and the
+    comparison claims no texture change and says why; smoother skin with fading spots is
+    claimed, with the caution that part of it may be pigment."""
+    from analyzer.compare import BEYOND_PIGMENT, compare_analysed
     from analyzer.phantom import Capture, Change, make_face, photograph
     from analyzer.pipeline import analyse_pixels
 
     face = make_face(scale=6.0, seed=1)
     rng = np.random.default_rng(5)
     Capture.random(rng, 0.7)  # the fixture's baseline capture
-    faded = analyse_pixels(photograph(face, [Change("spots", 0.4)], Capture.random(rng, 0.7), seed=11)[0])
+    capture = Capture.random(rng, 0.7)
+    faded = analyse_pixels(photograph(face, [Change("spots", 0.4)], capture, seed=11)[0])
     comparison, _ = compare_analysed(phantom_pair[0], faded)
+    texture = comparison.delta["texture"]
     assert comparison.delta["pigmentation"]["status"] == "improved"
-    assert comparison.delta["texture"]["status"] == "improved"
-    assert any("may be pigment" in f for f in comparison.flags)
-    assert comparison.delta["texture"]["caution"] == "pigment"
+    assert texture["relative"] < -0.05 and texture["value"] < -texture["mdc"]   # it did move
+    assert texture["status"] == BEYOND_PIGMENT and texture["significant"] is False
+    assert texture["caution"] == "pigment"
+    assert any("no texture change is claimed" in f for f in comparison.flags)
+    # texture layers to 50 % (-8 % alone) and spots to 65 %: -18 % texture against -13 % pigment
+    smoother = [Change(k, 0.5) for k in ("roughness", "pores", "lines")] + [Change("spots", 0.65)]
+    both, _ = compare_analysed(phantom_pair[0], analyse_pixels(photograph(face, smoother, capture, seed=11)[0]))
+    assert both.delta["texture"]["status"] == "improved" and both.delta["texture"]["caution"] == "pigment"
+    assert any("may be pigment" in f for f in both.flags)
     no_change, _ = compare_analysed(*phantom_pair)
-    assert not any("may be pigment" in f for f in no_change.flags)
+    assert not any("pigment" in f for f in no_change.flags)
 
 
 def test_an_untrusted_alignment_claims_no_change(phantom_pair):

@@ -368,6 +368,12 @@ def test_plain_language_never_claims_an_insignificant_change():
     table = {r["metric"]: r["status"] for r in dd.change_table({"delta": {"texture": mottled, "redness": lower}})}
     assert table == {"Texture": "improved (part may be pigment)", "Redness": "improved", "Pigmentation": None}
     assert "could not be measured" in dd.plain_change("pigmentation", None)
+    within = {**lower, "significant": False, "caution": "pigment",
+              "status": "no detectable change beyond the pigment change"}
+    said = dd.plain_change("texture", within)
+    assert said.startswith("Texture: changed no more than your pigmentation did") and "18" not in said
+    assert dd.change_table({"delta": {"texture": within}})[0]["status"] == \
+        "no detectable change beyond the pigment change"
 
 
 def test_days_since_treatment_counts_from_earlier_sessions():

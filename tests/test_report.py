@@ -376,3 +376,6 @@ def test_pdf_summary_sentence_carries_the_caution():
     assert "improved: changed by" in _summary_sentence("texture", change)
     cautioned = _summary_sentence("texture", {**change, "caution": "pigment"})
     assert "improved (part may be pigment): changed by" in cautioned
+    within = _summary_sentence("texture", {**change, "caution": "pigment", "significant": False,
+                                           "status": "no detectable change beyond the pigment change"})
+    assert within.startswith("Texture: no detectable change beyond the pigment change (changed by -1.2")

@@ -35,6 +35,9 @@ STATUS_LEGEND = (
     ("higher / lower", "a metric that is not a concern (e.g. ITA, skin tone) moved beyond "
                        "the detectable change"),
     ("no detectable change", "the change is within the noise of retaking a photo"),
+    ("no detectable change beyond the pigment change", "texture moved the same way as "
+     "pigmentation and by no more than a pigment change alone moves it in a photo, so no "
+     "texture change is claimed"),
     ("not calibrated", "no detectable-change calibration exists for this metric, so the "
                        "change cannot be judged against the noise"),
     ("not measured", "the metric could not be measured on one of the photos"),
@@ -236,7 +239,7 @@ def _caption(frame: Frame, course: Course) -> str:
 
 
 def _summary_sentence(key: str, delta: dict | None) -> str:
-    from ..compare import with_caution
+    from ..compare import BEYOND_PIGMENT, with_caution
 
     d = delta or {}
     status = str(d.get("status") or "not measured")
@@ -249,6 +252,9 @@ def _summary_sentence(key: str, delta: dict | None) -> str:
     if status == "no detectable change":
         return (f"{label}: no detectable change (changed by {change}, within the detectable "
                 f"change of {format_number(mdc)}).")
+    if status == BEYOND_PIGMENT:
+        return (f"{label}: no detectable change beyond the pigment change (changed by {change}, "
+                "no more than the pigmentation change alone moves it).")
     if status == "not calibrated":
         return (f"{label}: changed by {change}; not calibrated, so whether this exceeds the "
                 "noise of retaking a photo cannot be said.")
