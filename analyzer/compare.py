@@ -765,14 +765,19 @@ def course_mdc(resolutions) -> dict:
     return load_mdc(px_per_mm=min(known) if known else None)
 
 
-# A texture change (relative, the same way as the pigmentation change) no larger than this
-# times the pigmentation change is what a pigment change alone does to the texture index.
-# On the phantom, pigment-only changes (spots fading to 80-50 %, new spots) moved the texture
-# index by 0.6-1.0 times the pigmentation index's relative change, on every tone and at both
-# resolutions (README, *Texture that pigment explains*); the texture index is the RMS of a
-# band pigment mottle shares, so it moves by at most the mottle's own relative change.
-PIGMENT_IN_TEXTURE = 1.0
+# What a change the same way in another index explains of an index's change: a change of
+# ``key`` no larger than ``factor`` x the relative change of ``other`` is not claimed.
+# - texture from pigmentation: the texture index is the RMS of a band pigment mottle shares;
+#   pigment-only changes on the phantom moved it by 0.47-1.13 x the pigmentation index's
+#   relative change (README, *Texture and pigment, each within the other*);
+# - pigmentation from texture: the guided melanin map takes the texture density's detail where
+#   the (shared) slope says it is pigment, so texture-only changes moved the pigment burden by
+#   0.0-0.37 x the texture index's relative change (one pair 0.53), the same way.
+EXPLAINED_BY = {"texture": ("pigmentation", 1.0), "pigmentation": ("texture", 0.3)}
+CAUTION_OF = {"pigmentation": "pigment", "texture": "texture"}   # ``caution`` naming the other index
 BEYOND_PIGMENT = "no detectable change beyond the pigment change"
+BEYOND_TEXTURE = "no detectable change beyond the texture change"
+BEYOND = {"pigmentation": BEYOND_PIGMENT, "texture": BEYOND_TEXTURE}   # other index -> status
 
 
 def pigment_in_texture_caution(delta: dict) -> str | None:
@@ -790,44 +795,45 @@ def pigment_in_texture_caution(delta: dict) -> str | None:
     return None
 
 
-def texture_beyond_pigment(texture_rel: float, pigment_rel: float) -> float:
-    """How much of a relative texture change the pigmentation change does not explain
-    (same sign as ``texture_rel``; 0 when the pigment change explains all of it).
+def beyond_other(relative: float, other_relative: float, factor: float) -> float:
+    """The part of a relative change that ``factor`` × another index's relative change
+    (the same way) does not explain: same sign as ``relative``, 0 when it explains all."""
+    rest = max(0.0, abs(relative) - factor * abs(other_relative))
+    return float(np.copysign(rest, relative))
 
-    Both changes are relative to the baseline and go the same way; pigment
-    explains up to :data:`PIGMENT_IN_TEXTURE` × its own change.
+
+def judge_within_other(change: dict, value: float, baseline: float, key: str, other_relative: float) -> bool:
+    """Re-judge a detectable change of index ``key`` (``change``, a dict with ``mdc``, changed
+    in place; ``value`` from ``baseline``) that a detectable change of the index that
+    explains part of it (:data:`EXPLAINED_BY`; ``other_relative``, the same way) went
+    along with.
+
+    Only the part :func:`beyond_other` leaves is compared with the MDC: when it
+    is within it, the change is not claimed (``significant`` False, status
+    :data:`BEYOND_PIGMENT` or :data:`BEYOND_TEXTURE`).  ``beyond_other`` keeps
+    that part (relative).  Returns whether the change still counts.
     """
-    rest = max(0.0, abs(texture_rel) - PIGMENT_IN_TEXTURE * abs(pigment_rel))
-    return float(np.copysign(rest, texture_rel))
-
-
-def judge_pigment_in_texture(change: dict, value: float, baseline: float, pigment_rel: float) -> bool:
-    """Re-judge a detectable texture ``change`` (a dict with ``mdc``, changed in place) of
-    ``value`` from ``baseline`` that a detectable pigmentation change (``pigment_rel``,
-    relative, the same way) went along with.
-
-    Only the part :func:`texture_beyond_pigment` leaves is compared with the
-    MDC: when it is within it, the change is not claimed (``significant``
-    False, status :data:`BEYOND_PIGMENT`).  ``beyond_pigment`` keeps that part
-    (relative).  Returns whether the change still counts.
-    """
-    rest = texture_beyond_pigment(value / baseline, pigment_rel)
-    change["beyond_pigment"] = round(rest, 6)
+    other, factor = EXPLAINED_BY[key]
+    rest = beyond_other(value / baseline, other_relative, factor)
+    change["beyond_other"] = round(rest, 6)
     if abs(rest * baseline) <= change["mdc"]:
-        change["significant"], change["status"] = False, BEYOND_PIGMENT
+        change["significant"], change["status"] = False, BEYOND[other]
+        change["caution"] = CAUTION_OF[other]
         return False
     return True
 
 
 def judge_region_cross_effects(changes: dict) -> None:
-    """:func:`judge_pigment_in_texture` for one region's changes (``{metric name:
-    {baseline, delta, significant, mdc, ...}}``, changed in place): its texture index
-    against its pigmentation index."""
-    t, p = changes.get("texture_index"), changes.get("pigmentation_index")
-    if (t and p and t["significant"] and p["significant"] and p["baseline"]
-            and t["delta"] * p["delta"] > 0):
-        t["caution"] = "pigment"
-        judge_pigment_in_texture(t, t["delta"], t["baseline"], p["delta"] / p["baseline"])
+    """:func:`judge_within_other` for one region's changes (``{metric name: {baseline, delta,
+    significant, mdc, ...}}``, changed in place): its texture and pigmentation indices."""
+    both = {k: changes.get(f"{k}_index") for k in EXPLAINED_BY}
+    if (all(c and c["significant"] and c["baseline"] for c in both.values())
+            and both["texture"]["delta"] * both["pigmentation"]["delta"] > 0):
+        relative = {k: c["delta"] / c["baseline"] for k, c in both.items()}
+        for key, (other, _) in EXPLAINED_BY.items():
+            if key == "texture":
+                both[key]["caution"] = "pigment"
+            judge_within_other(both[key], both[key]["delta"], both[key]["baseline"], key, relative[other])
 
 
 def summary_change(value: float | None, baseline: float | None, limit: float | None) -> dict:
@@ -838,27 +844,38 @@ def summary_change(value: float | None, baseline: float | None, limit: float | N
             "significant": significant, "status": status, "mdc": limit}
 
 
+WITHIN_FLAGS = {
+    "texture": ("texture changed the same way as pigmentation and by no more than the pigment "
+                "change explains (pigment mottle about 1 mm across also reads as texture in a "
+                "photo), so no texture change is claimed"),
+    "pigmentation": ("pigmentation changed the same way as texture and by no more than a texture "
+                     "change moves the pigment index (the melanin map follows the detail of the "
+                     "skin's texture where it is pigmented), so no pigmentation change is claimed"),
+}
+
+
 def judge_cross_effects(delta: dict) -> list[str]:
     """Apply what one concern does to another's index to the summary changes ``delta``
     (in place; ``caution``: what else a change may be) and return the flags that say so.
 
-    A texture change the same way as a detectable pigment change counts only
-    beyond what the pigment change explains (:func:`judge_pigment_in_texture`);
-    a small pigment change with a detectable redness change is cautioned
-    (:func:`redness_in_pigment_caution`).  ``benchmarks/accuracy.py`` judges
-    the phantom's pairs with it, so its tables are what ``compare`` reports.
+    When texture and pigmentation both changed detectably, the same way, each
+    counts only beyond what the other explains (:func:`judge_within_other`);
+    a texture change that still counts carries the caution that part of it
+    may be pigment.  A small pigment change with a detectable redness change
+    is cautioned (:func:`redness_in_pigment_caution`).
+    ``benchmarks/accuracy.py`` judges the phantom's pairs with it, so its
+    tables are what ``compare`` reports.
     """
     flags = []
     if pigment_in_texture_caution(delta):
-        texture = delta["texture"]
-        texture["caution"] = "pigment"
-        if judge_pigment_in_texture(texture, texture["value"], texture["value"] / texture["relative"],
-                                    delta["pigmentation"]["relative"]):
+        relative = {k: delta[k]["relative"] for k in EXPLAINED_BY}
+        delta["texture"]["caution"] = "pigment"
+        kept = {key: judge_within_other(delta[key], delta[key]["value"], delta[key]["value"] / relative[key],
+                                        key, relative[other])
+                for key, (other, _) in EXPLAINED_BY.items()}
+        flags += [WITHIN_FLAGS[key] for key, counts in kept.items() if not counts]
+        if kept["texture"]:
             flags.append(pigment_in_texture_caution(delta))
-        else:
-            flags.append("texture changed the same way as pigmentation and by no more than the "
-                         "pigment change explains (pigment mottle about 1 mm across also reads as "
-                         "texture in a photo), so no texture change is claimed")
     caution = redness_in_pigment_caution(delta)
     if caution:
         flags.append(caution)
@@ -867,13 +884,14 @@ def judge_cross_effects(delta: dict) -> list[str]:
 
 
 # ``caution`` of a summary change (what else part of it may be) -> a practitioner's wording
-CAUTION_NOTES = {"pigment": "part may be pigment", "redness": "may come from redness"}
+CAUTION_NOTES = {"pigment": "part may be pigment", "redness": "may come from redness",
+                 "texture": "may be texture"}
 
 
 def with_caution(status: str, change: dict) -> str:
     """``status`` followed by the change's caution, if any: ``improved (part may be pigment)``."""
     note = CAUTION_NOTES.get(change.get("caution"))
-    return f"{status} ({note})" if note and status != BEYOND_PIGMENT else status
+    return f"{status} ({note})" if note and status not in BEYOND.values() else status
 
 
 # A pigmentation change larger than this (relative) is not put down to redness: redness-only

@@ -508,7 +508,7 @@ CAUTION_WORDING = {"pigment": "part of this may be the change in pigmentation",
 def plain_change(key: str, delta: dict | None, since: str = "your first visit") -> str:
     """A sentence for a patient about one summary change; never claims a change
     that is not significant.  ``since`` names the earlier visit."""
-    from .compare import BEYOND_PIGMENT
+    from .compare import BEYOND_PIGMENT, BEYOND_TEXTURE
 
     label = METRIC_LABELS[key]
     d = delta or {}
@@ -528,6 +528,9 @@ def plain_change(key: str, delta: dict | None, since: str = "your first visit") 
     if status == BEYOND_PIGMENT:
         return (f"{label}: changed no more than your pigmentation did since {since}; in a photo "
                 "a pigment change alone does that, so no change of its own can be confirmed")
+    if status == BEYOND_TEXTURE:
+        return (f"{label}: changed no more than the change in your skin's texture moves it in a "
+                f"photo since {since}, so no change of its own can be confirmed")
     if status == "not calibrated":
         return (f"{label}: no detectable change can be confirmed yet "
                 "(the measurement noise is not calibrated)")

@@ -451,23 +451,25 @@ def region_flagged(r: dict, key: str, calibration: dict) -> bool:
 def caution_table(results: list[dict], judged) -> None:
     """How often ``compare``'s cautions (a texture change that may be pigment, a pigment
     change that may be redness) come with a crosstalk flag, a real change and a false alarm,
-    and how often a texture change went unclaimed because pigment explains it."""
-    from analyzer.compare import BEYOND_PIGMENT
+    and how often a change went unclaimed because the other of texture and pigmentation
+    explains it (``compare.judge_within_other``)."""
+    from analyzer.compare import BEYOND
 
     kinds = {"crosstalk from the other concern": lambda c, k, other: c["concern"] == other,
              "a medium or high dose of its own": lambda c, k, other: (c["concern"] == k and c["label"]
                                                                        in ("medium", "high")),
              "a no-change pair": lambda c, k, other: c["concern"] is None and c["split"] == "eval"}
     print("\ncautions on whole-face pairs where the index was flagged: " + " / ".join(kinds))
-    for k, other, note in (("texture", "pigmentation", "pigment"), ("pigmentation", "redness", "redness")):
+    for k, other, note in (("texture", "pigmentation", "pigment"), ("pigmentation", "redness", "redness"),
+                           ("pigmentation", "texture", "texture")):
         # k: the index flagged; other: the concern its caution says part of the change may be
         cells = []
         for kind in kinds.values():
             ds = [judged(r)[k] for r in results if kind(r["case"], k, other)]
             flagged = [d for d in ds if d["significant"]]
             cell = f"{sum(d.get('caution') == note for d in flagged)}/{len(flagged)}"
-            if k == "texture":
-                cell += f" (+{sum(d['status'] == BEYOND_PIGMENT for d in ds)} within the pigment change)"
+            if other in BEYOND:
+                cell += f" (+{sum(d['status'] == BEYOND[other] for d in ds)} within the {other} change)"
             cells.append(cell)
         print(f"  {k:13s} (may be {other}): " + " / ".join(cells))
 

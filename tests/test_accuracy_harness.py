@@ -211,11 +211,14 @@ def test_caution_table_counts_cautions_on_flagged_pairs(capsys):
                pair("pigmentation", "high", "eval", -25.0, 0.0, -20.0),  # beyond it: cautioned
                pair("pigmentation", "low", "eval", 3.0, 0.0, -8.0),      # crosstalk the other way
                pair("texture", "medium", "eval", -4.0, 0.0, 0.5),        # a real change
+               pair("texture", "high", "eval", -10.0, 0.0, -2.0),        # pigment within it
                pair("redness", "high", "eval", 0.0, 40.0, 4.0),          # pigment read from redness
                pair(None, "none", "eval", 2.0, 0.0, 0.0),                # a false alarm
                pair(None, "none", "calib", 2.0, 0.0, 0.0)]               # not evaluated
     accuracy.caution_table(results, lambda r: accuracy.judge_pair(r, lambda r, k: 1.0))
     out = capsys.readouterr().out
-    assert ("texture       (may be pigmentation): 1/2 (+1 within the pigment change) / "
-            "0/1 (+0 within the pigment change) / 0/1 (+0 within the pigment change)") in out
+    assert ("texture       (may be pigmentation): 1/2 (+1 within the pigmentation change) / "
+            "1/2 (+0 within the pigmentation change) / 0/1 (+0 within the pigmentation change)") in out
+    assert ("pigmentation  (may be texture): 0/0 (+1 within the texture change) / "
+            "0/2 (+0 within the texture change) / 0/0 (+0 within the texture change)") in out
     assert "pigmentation  (may be redness): 1/1 / 0/2 / 0/0" in out   # a low dose is not counted

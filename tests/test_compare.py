@@ -306,13 +306,13 @@ def test_texture_change_within_the_pigment_change_is_not_claimed():
     d = delta(-2.2, -1.2)                   # texture -11 %, pigment -12 %: pigment alone does that
     flags = judge_cross_effects(d)
     assert d["texture"]["significant"] is False and d["texture"]["status"] == BEYOND_PIGMENT
-    assert d["texture"]["caution"] == "pigment" and d["texture"]["beyond_pigment"] == 0.0
+    assert d["texture"]["caution"] == "pigment" and d["texture"]["beyond_other"] == 0.0
     assert d["pigmentation"]["status"] == "improved"
     assert flags == [f for f in flags if "no texture change is claimed" in f] and len(flags) == 1
     d = delta(-3.4, -1.2)                   # -17 % against -12 %: 5 % of 20 = 1.0 > MDC 0.5
     judge_cross_effects(d)
     assert d["texture"]["status"] == "improved" and d["texture"]["caution"] == "pigment"
-    assert d["texture"]["beyond_pigment"] == pytest.approx(-0.05)
+    assert d["texture"]["beyond_other"] == pytest.approx(-0.05)
     d = delta(-2.8, -1.2)                   # 2 % of 20 = 0.4, within the MDC
     judge_cross_effects(d)
     assert d["texture"]["status"] == BEYOND_PIGMENT
@@ -323,7 +323,27 @@ def test_texture_change_within_the_pigment_change_is_not_claimed():
         assert d["texture"] == before
     d = delta(5.4, 2.6)                     # new spots: +27 % against +26 %
     judge_cross_effects(d)
-    assert d["texture"]["status"] == BEYOND_PIGMENT
+    assert d["texture"]["status"] == BEYOND_PIGMENT and d["pigmentation"]["status"] == "worse"
+
+
+def test_pigment_change_within_the_texture_change_is_not_claimed():
+    """Smoother skin lowers the pigment burden a little (up to ~0.35 x the texture change on
+    the phantom): such a pigment change is not claimed, a larger one is."""
+    from analyzer.compare import BEYOND_TEXTURE, judge_cross_effects, summary_change
+
+    def delta(t, p):
+        return {"texture": summary_change(t, 20.0, 0.4), "redness": summary_change(0.0, 0.3, 0.01),
+                "pigmentation": summary_change(p, 10.0, 0.2)}
+
+    d = delta(-1.8, -0.25)                  # texture -9 %, pigment -2.5 %: within 0.3 x 9 %
+    flags = judge_cross_effects(d)
+    assert d["texture"]["status"] == "improved" and d["texture"]["caution"] == "pigment"
+    assert d["pigmentation"]["status"] == BEYOND_TEXTURE and d["pigmentation"]["significant"] is False
+    assert d["pigmentation"]["caution"] == "texture" and d["pigmentation"]["beyond_other"] == 0.0
+    assert any("no pigmentation change is claimed" in f for f in flags)
+    d = delta(-1.8, -0.6)                   # -6 % against 2.7 %: 3.3 % of 10 = 0.33 > 0.2
+    judge_cross_effects(d)
+    assert d["pigmentation"]["status"] == "improved" and "caution" not in d["pigmentation"]
 
 
 def test_a_region_texture_change_within_its_pigment_change_is_not_claimed():
@@ -337,9 +357,13 @@ def test_a_region_texture_change_within_its_pigment_change_is_not_claimed():
     c = changes(-2.0, -1.5)
     judge_region_cross_effects(c)
     assert c["texture_index"]["status"] == BEYOND_PIGMENT and not c["texture_index"]["significant"]
+    assert c["pigmentation_index"]["significant"]          # -15 % is beyond 0.3 x -10 %
     c = changes(-4.0, -1.5)
     judge_region_cross_effects(c)
     assert c["texture_index"]["significant"] and c["texture_index"]["caution"] == "pigment"
+    c = changes(-4.0, -0.3)                 # pigment -3 % with texture -20 %
+    judge_region_cross_effects(c)
+    assert c["pigmentation_index"]["status"] == "no detectable change beyond the texture change"
 
 
 def test_a_small_pigment_change_with_a_redness_change_is_cautioned():

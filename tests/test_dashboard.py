@@ -374,6 +374,8 @@ def test_plain_language_never_claims_an_insignificant_change():
     assert said.startswith("Texture: changed no more than your pigmentation did") and "18" not in said
     assert dd.change_table({"delta": {"texture": within}})[0]["status"] == \
         "no detectable change beyond the pigment change"
+    with_texture = {**within, "caution": "texture", "status": "no detectable change beyond the texture change"}
+    assert "no change of its own can be confirmed" in dd.plain_change("pigmentation", with_texture)
 
 
 def test_days_since_treatment_counts_from_earlier_sessions():

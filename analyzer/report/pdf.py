@@ -38,6 +38,9 @@ STATUS_LEGEND = (
     ("no detectable change beyond the pigment change", "texture moved the same way as "
      "pigmentation and by no more than a pigment change alone moves it in a photo, so no "
      "texture change is claimed"),
+    ("no detectable change beyond the texture change", "pigmentation moved the same way as "
+     "texture and by no more than a texture change alone moves it in a photo, so no "
+     "pigmentation change is claimed"),
     ("not calibrated", "no detectable-change calibration exists for this metric, so the "
                        "change cannot be judged against the noise"),
     ("not measured", "the metric could not be measured on one of the photos"),
@@ -239,7 +242,7 @@ def _caption(frame: Frame, course: Course) -> str:
 
 
 def _summary_sentence(key: str, delta: dict | None) -> str:
-    from ..compare import BEYOND_PIGMENT, with_caution
+    from ..compare import BEYOND, with_caution
 
     d = delta or {}
     status = str(d.get("status") or "not measured")
@@ -252,9 +255,10 @@ def _summary_sentence(key: str, delta: dict | None) -> str:
     if status == "no detectable change":
         return (f"{label}: no detectable change (changed by {change}, within the detectable "
                 f"change of {format_number(mdc)}).")
-    if status == BEYOND_PIGMENT:
-        return (f"{label}: no detectable change beyond the pigment change (changed by {change}, "
-                "no more than the pigmentation change alone moves it).")
+    if status in BEYOND.values():
+        other = "texture" if status.endswith("texture change") else "pigmentation"
+        return (f"{label}: {status} (changed by {change}, no more than the {other} change alone "
+                "moves it).")
     if status == "not calibrated":
         return (f"{label}: changed by {change}; not calibrated, so whether this exceeds the "
                 "noise of retaking a photo cannot be said.")
