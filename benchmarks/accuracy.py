@@ -6,7 +6,9 @@ reads them through intake and runs the same ``compare`` the CLI runs, and
 prints per concern (texture, redness, pigmentation) and tone:
 
 - sign agreement of the summary delta with the injected change,
-- detectable rate (flagged significant) on medium and high doses,
+- detectable rate (flagged significant, as ``compare`` judges it: ``judge_pair``, with
+  texture and pigmentation each counted beyond what the other's change explains) on
+  medium and high doses,
 - Spearman correlation of the delta with dose over the dose-response curve (each dose
   level once; dose 0 is the median delta of the no-change pairs),
 - retake noise: 95th percentile of |delta| on no-change pairs, as % of the mean,
@@ -15,7 +17,8 @@ prints per concern (texture, redness, pigmentation) and tone:
 - false-alarm rate on *other* no-change pairs (not the ones that set the MDC),
 - crosstalk: a concern flagged although only another concern was changed, and how
   often ``compare``'s cautions (texture that may be pigment, pigment that may be
-  redness) come with a crosstalk flag, a real change and a false alarm,
+  redness) come with a crosstalk flag, a real change and a false alarm, and how often
+  a change went unclaimed as within the other's,
 - alignment corner error against the sidecar transform;
 - with ``--same-settings N``: N more no-change pairs per split and tone whose follow-up
   is saved like the baseline, their retake noise, MDC (``same_settings`` in the
