@@ -421,7 +421,8 @@ def same_capture_settings(baseline_capture: dict, followup_capture: dict) -> boo
     Alike: both lossless, or both JPEG with the same quality and colour
     resolution (and the same quantisation tables where both fingerprints are
     known: results stored before they were read lack them); and not from two
-    different (or one unknown) cameras.  On the phantom a JPEG quality that
+    different (or one unknown) cameras, nor at ISO sensitivities more than a
+    third of a stop apart (:func:`same_iso`).  On the phantom a JPEG quality that
     differs between visits is what most of dark skin's redness retake noise follows (RMS 1.3 % of the mean with
     qualities 85–95 drawn per photo, 0.5 % with the same quality; 12 pairs
     at 4.1 px/mm), so pairs saved alike get their own calibration
@@ -429,7 +430,8 @@ def same_capture_settings(baseline_capture: dict, followup_capture: dict) -> boo
     (``format`` ``"array"``) are never alike.
     """
     kb, kf = _file_kind(baseline_capture), _file_kind(followup_capture)
-    if not kb or kb != kf or kb == "array" or baseline_capture.get("camera") != followup_capture.get("camera"):
+    if (not kb or kb != kf or kb == "array" or baseline_capture.get("camera") != followup_capture.get("camera")
+            or not same_iso(baseline_capture, followup_capture)):
         return False
     if kb == "lossless":
         return True
@@ -437,6 +439,21 @@ def same_capture_settings(baseline_capture: dict, followup_capture: dict) -> boo
     tables = baseline_capture.get("jpeg_tables"), followup_capture.get("jpeg_tables")
     return (all(baseline_capture.get(k) is not None and baseline_capture.get(k) == followup_capture.get(k)
                 for k in keys) and (None in tables or tables[0] == tables[1]))
+
+
+# Photos whose ISO differs by less than this factor (a third of a stop) count as taken alike.
+ISO_ALIKE_RATIO = 2 ** (1 / 3)
+
+
+def same_iso(baseline_capture: dict, followup_capture: dict) -> bool:
+    """Whether two photos were taken at about the same ISO (EXIF; both unknown counts
+    as the same, one unknown does not).  The ISO sets the sensor noise, which the
+    texture index reads as texture: on the phantom a noise level drawn per photo
+    (0.5–2 of 8 bits) was most of dark skin's texture retake noise."""
+    b_iso, f_iso = baseline_capture.get("iso"), followup_capture.get("iso")
+    if not b_iso or not f_iso:
+        return not b_iso and not f_iso
+    return max(b_iso, f_iso) < ISO_ALIKE_RATIO * min(b_iso, f_iso)
 
 
 def not_saved_alike(baseline_capture: dict, followup_capture: dict) -> str | None:
@@ -468,6 +485,8 @@ def not_saved_alike(baseline_capture: dict, followup_capture: dict) -> str | Non
     tb, tf = baseline_capture.get("jpeg_tables"), followup_capture.get("jpeg_tables")
     why = (f"JPEG quality about {qb} vs {qf}" if qb != qf
            else "different JPEG quantisation tables" if tb and tf and tb != tf
+           else f"ISO {baseline_capture.get('iso')} vs {followup_capture.get('iso')}"
+           if not same_iso(baseline_capture, followup_capture)
            else "only one photo names its camera")
     return (f"the two photos were not saved alike ({why}): redness is judged against the "
             "larger retake noise of photos saved differently; photograph every visit with the "

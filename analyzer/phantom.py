@@ -175,10 +175,21 @@ def warp_to_photo(frame_rgb: np.ndarray, matrix_photo_to_frame: np.ndarray) -> n
                                borderMode=cv2.BORDER_REFLECT)
 
 
+def _iso_exif(capture: Capture) -> Image.Exif:
+    """EXIF carrying the ISO a camera would report for ``capture``'s sensor noise: the
+    noise's standard deviation grows with the square root of the gain, so ISO =
+    100 × noise² (noise 1 of 8 bits: ISO 100)."""
+    exif = Image.Exif()
+    if capture.noise > 0:
+        exif.get_ifd(0x8769)[0x8827] = max(1, int(round(100 * capture.noise ** 2)))
+    return exif
+
+
 def capture_file(linear_rgb: np.ndarray, capture: Capture, rng: np.random.Generator) -> bytes:
     """Photograph a linear-light phantom-frame image: warp, light, noise, blur, then
     the file: JPEG at ``capture.jpeg_quality`` (4:2:0, as cameras and phones
-    write), PNG when it is ``None`` (lossless)."""
+    write; EXIF with the ISO the noise stands for), PNG when it is ``None``
+    (lossless)."""
     h, w = linear_rgb.shape[:2]
     m = capture_matrix(capture, (h, w))
     img = warp_to_photo(linear_rgb, m)
@@ -193,7 +204,7 @@ def capture_file(linear_rgb: np.ndarray, capture: Capture, rng: np.random.Genera
     out = np.clip(np.round(srgb), 0, 255).astype(np.uint8)
     buf = io.BytesIO()
     if capture.jpeg_quality:
-        Image.fromarray(out).save(buf, "JPEG", quality=int(capture.jpeg_quality))
+        Image.fromarray(out).save(buf, "JPEG", quality=int(capture.jpeg_quality), exif=_iso_exif(capture))
     else:
         Image.fromarray(out).save(buf, "PNG")
     return buf.getvalue()

@@ -129,8 +129,8 @@ def run_case(case: Case, scale: float, strength: float) -> dict:
     face = phantom_face(scale, case.seed % 7, case.tone)
     rng = np.random.default_rng(case.seed)
     b_capture, f_capture = Capture.random(rng, strength), Capture.random(rng, strength)
-    if case.settings == "same":
-        f_capture = replace(f_capture, jpeg_quality=b_capture.jpeg_quality)
+    if case.settings == "same":   # the same camera settings: JPEG quality and ISO (noise level)
+        f_capture = replace(f_capture, jpeg_quality=b_capture.jpeg_quality, noise=b_capture.noise)
     b_file, b_side = photograph_file(face, [], b_capture, seed=case.seed * 2)
     changes = [Change(k, d, case.region) for k, d in case.changes]
     f_file, f_side = photograph_file(face, changes, f_capture, seed=case.seed * 2 + 1)
