@@ -458,9 +458,10 @@ def same_iso(baseline_capture: dict, followup_capture: dict) -> bool:
 
 def not_saved_alike(baseline_capture: dict, followup_capture: dict) -> str | None:
     """A note when two JPEGs were saved almost alike but not quite (qualities under
-    :data:`JPEG_QUALITY_TOLERANCE` apart, other quantisation tables, or only one
-    naming its camera), which :func:`compression_difference` and
-    :func:`camera_difference` leave unflagged; else ``None``.
+    :data:`JPEG_QUALITY_TOLERANCE` apart, other quantisation tables, ISO a third
+    of a stop to a stop apart, or only one naming its camera), which
+    :func:`compression_difference`, :func:`camera_difference` and
+    :func:`iso_difference` leave unflagged; else ``None``.
 
     Two HEIC/HEIF photos get a note too: a HEIF file does not say how it was
     compressed (pillow-heif reads bit depth, chroma and colour profile only),
@@ -472,7 +473,8 @@ def not_saved_alike(baseline_capture: dict, followup_capture: dict) -> str | Non
     """
     kinds = _file_kind(baseline_capture), _file_kind(followup_capture)
     flagged = (compression_difference(baseline_capture, followup_capture)
-               or camera_difference(baseline_capture, followup_capture))
+               or camera_difference(baseline_capture, followup_capture)
+               or iso_difference(baseline_capture, followup_capture))
     if kinds == ("HEIF", "HEIF") and not flagged:
         return ("the two photos are HEIC/HEIF, whose files do not say how they were compressed: "
                 "redness is judged against the larger retake noise of photos saved differently; "

@@ -226,6 +226,9 @@ def test_which_photos_count_as_saved_alike():
     assert alike({"format": "PNG"}, {"format": "TIFF"})               # both lossless
     assert not alike({"format": "PNG"}, jpeg)
     assert not alike({"format": "array"}, {"format": "array"})       # pixels without a file
+    at = {**jpeg, "iso": 100}
+    assert alike(at, {**at, "iso": 125})                            # within a third of a stop
+    assert not alike(at, {**at, "iso": 200}) and not alike(at, jpeg)   # another ISO; one unknown
 
 
 def test_photos_saved_almost_alike_get_a_note():
@@ -239,6 +242,8 @@ def test_photos_saved_almost_alike_get_a_note():
     assert "JPEG quality about 92 vs 90" in note(jpeg, {**jpeg, "jpeg_quality": 90, "jpeg_tables": "b2"})
     assert "different JPEG quantisation tables" in note(jpeg, {**jpeg, "jpeg_tables": "b2"})
     assert "only one photo names its camera" in note(jpeg, {**jpeg, "camera": None})
+    assert "(ISO 100 vs 160)" in note({**jpeg, "iso": 100}, {**jpeg, "iso": 160})
+    assert note({**jpeg, "iso": 100}, {**jpeg, "iso": 400}) is None             # flagged as another ISO
     assert "same camera at the same setting" in note(jpeg, {**jpeg, "jpeg_tables": "b2"})
     assert note(jpeg, dict(jpeg)) is None
     assert note(jpeg, {**jpeg, "jpeg_quality": 80, "jpeg_tables": "c3"}) is None   # flagged as saved differently

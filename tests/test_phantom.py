@@ -105,7 +105,8 @@ def test_phantom_cli_writes_course(tmp_path):
 
 def test_photograph_file_is_what_intake_reads(face):
     """The phantom's photo file: JPEG at the capture's quality (read back from its tables by
-    intake), PNG when lossless; its pixels are the photograph's."""
+    intake) with the ISO of its noise in EXIF, PNG when lossless; its pixels are the
+    photograph's."""
     from analyzer.intake import load_photo
     from analyzer.phantom import Capture, photograph, photograph_file
 
@@ -113,6 +114,8 @@ def test_photograph_file_is_what_intake_reads(face):
     data, sidecar = photograph_file(face, [], capture, seed=4)
     photo = load_photo(data)
     assert (photo.info.format, photo.info.jpeg_quality, photo.info.chroma_subsampling) == ("JPEG", 87, "4:2:0")
+    assert photo.info.iso == 100                        # the ISO its sensor noise stands for
+    assert load_photo(photograph_file(face, [], Capture(jpeg_quality=87, noise=2.0), seed=4)[0]).info.iso == 400
     rgb, same_sidecar = photograph(face, [], capture, seed=4)
     assert np.array_equal(photo.pixels, rgb) and sidecar == same_sidecar
     lossless = load_photo(photograph_file(face, [], Capture(), seed=4)[0])
