@@ -844,17 +844,24 @@ def judge_within_other(change: dict, value: float, baseline: float, key: str, ot
     return True
 
 
+def judge_each_within_other(changes: dict) -> dict[str, bool]:
+    """:func:`judge_within_other` for both indices of :data:`EXPLAINED_BY`, which changed
+    detectably the same way: ``changes`` maps each to ``(change dict, value, baseline)``
+    (the dicts are changed in place; texture's caution names pigment).  Returns whether
+    each change still counts."""
+    relative = {key: value / baseline for key, (_, value, baseline) in changes.items()}
+    changes["texture"][0]["caution"] = "pigment"
+    return {key: judge_within_other(*changes[key], key, relative[other])
+            for key, (other, _) in EXPLAINED_BY.items()}
+
+
 def judge_region_cross_effects(changes: dict) -> None:
-    """:func:`judge_within_other` for one region's changes (``{metric name: {baseline, delta,
-    significant, mdc, ...}}``, changed in place): its texture and pigmentation indices."""
+    """:func:`judge_each_within_other` for one region's changes (``{metric name: {baseline,
+    delta, significant, mdc, ...}}``, changed in place): its texture and pigmentation indices."""
     both = {k: changes.get(f"{k}_index") for k in EXPLAINED_BY}
     if (all(c and c["significant"] and c["baseline"] for c in both.values())
             and both["texture"]["delta"] * both["pigmentation"]["delta"] > 0):
-        relative = {k: c["delta"] / c["baseline"] for k, c in both.items()}
-        for key, (other, _) in EXPLAINED_BY.items():
-            if key == "texture":
-                both[key]["caution"] = "pigment"
-            judge_within_other(both[key], both[key]["delta"], both[key]["baseline"], key, relative[other])
+        judge_each_within_other({k: (c, c["delta"], c["baseline"]) for k, c in both.items()})
 
 
 def summary_change(value: float | None, baseline: float | None, limit: float | None) -> dict:
@@ -889,11 +896,8 @@ def judge_cross_effects(delta: dict) -> list[str]:
     """
     flags = []
     if pigment_in_texture_caution(delta):
-        relative = {k: delta[k]["relative"] for k in EXPLAINED_BY}
-        delta["texture"]["caution"] = "pigment"
-        kept = {key: judge_within_other(delta[key], delta[key]["value"], delta[key]["value"] / relative[key],
-                                        key, relative[other])
-                for key, (other, _) in EXPLAINED_BY.items()}
+        kept = judge_each_within_other({k: (delta[k], delta[k]["value"], delta[k]["value"] / delta[k]["relative"])
+                                        for k in EXPLAINED_BY})
         flags += [WITHIN_FLAGS[key] for key, counts in kept.items() if not counts]
         if kept["texture"]:
             flags.append(pigment_in_texture_caution(delta))
