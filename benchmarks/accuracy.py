@@ -83,23 +83,25 @@ SAME_SETTINGS_SEEDS = 100_000   # seeds of the same-settings pairs start this fa
 
 
 def build_cases(tones, n_nochange: int, regional: bool, quick: bool, first_seed: int = 1000,
-                n_same: int = 0) -> list[Case]:
+                n_same: int = 0, settings: str = "mixed") -> list[Case]:
     """The pairs of a run: per tone ``n_nochange`` no-change pairs per split, the dose
-    cases (and single-region ones), then ``n_same`` no-change pairs per split
-    saved alike (the follow-up at the baseline's JPEG quality)."""
+    cases (and single-region ones), all taken with ``settings`` (the run's design), then
+    ``n_same`` extra no-change pairs per split saved alike (the follow-up at the
+    baseline's JPEG quality and ISO)."""
     cases = []
     seed = first_seed
     for tone in tones:
         for split in ("calib", "eval"):
             for _ in range(n_nochange):
-                cases.append(Case(tone, None, "none", 0.0, [], None, seed, split))
+                cases.append(Case(tone, None, "none", 0.0, [], None, seed, split, settings))
                 seed += 1
         for concern, doses in DOSES.items():
             for label, signed, changes in (doses[1:3] if quick else doses):
-                cases.append(Case(tone, concern, label, signed, changes, None, seed))
+                cases.append(Case(tone, concern, label, signed, changes, None, seed, settings=settings))
                 seed += 1
                 if regional:
-                    cases.append(Case(tone, concern, label, signed, changes, REGIONAL[concern], seed))
+                    cases.append(Case(tone, concern, label, signed, changes, REGIONAL[concern], seed,
+                                      settings=settings))
                     seed += 1
     seed = first_seed + SAME_SETTINGS_SEEDS
     for tone in tones:
@@ -333,21 +335,16 @@ def own_photo_calibration(calib: list[dict], alike: list[dict] = ()) -> dict:
 
 
 def mixed(r: dict) -> bool:
-    """A pair of the main design (JPEG quality drawn per photo), not an extra same-settings one."""
+    """A pair taken with the JPEG quality and ISO drawn per photo (not saved alike)."""
     return r["case"].get("settings", "mixed") == "mixed"
 
 
-def report(results: list[dict], tones) -> dict:
-    """Print the tables; return the MDC calibration from the calib split: of the summaries,
-    pooled (``summary``) and per ITA° category of the baseline (``summary_by_tone``)
-    from the main design's pairs (JPEG quality drawn per photo, a few of them alike
-    by chance), and per metric and region (``metrics``); the same from every pair
-    saved alike (``same_settings``) and from each photo's own values
-    (``own_photo``).  ``compare`` applies it (``analyzer.compare.summary_mdc``,
-    ``metric_mdc``, ``own_photo_mdc``) and so do the tables."""
-    from analyzer.compare import summary_mdc
-
-    by_tone = {t: [r for r in results if r["case"]["tone"] == t and mixed(r)] for t in tones}
+def run_calibration(results: list[dict]) -> dict:
+    """The MDC calibration from the calib split: of the summaries, pooled (``summary``)
+    and per ITA° category of the baseline (``summary_by_tone``) from the pairs with JPEG
+    quality and ISO drawn per photo (a few of them alike by chance), and per metric and
+    region (``metrics``); the same from every pair saved alike (``same_settings``) and
+    from each photo's own values (``own_photo``)."""
     calib = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "calib"]
     calib_mixed = [r for r in calib if mixed(r)]
     calibration = {**summary_calibration(calib_mixed, "JPEG quality drawn per photo"),
@@ -357,6 +354,28 @@ def report(results: list[dict], tones) -> dict:
         calibration["same_settings"] = alike_calibration(alike, calibration)
     if own_rows(calib_mixed):
         calibration["own_photo"] = own_photo_calibration(calib_mixed, alike)
+    return calibration
+
+
+def report(results: list[dict], tones, settings: str = "mixed", calibration: dict | None = None) -> dict:
+    """Print the tables of the run's design (its pairs taken with ``settings``) and return
+    the calibration they are judged with: :func:`run_calibration` (the calib split sets
+    it, the eval split tests it), or ``calibration`` when given (e.g. the shipped one;
+    every no-change pair then tests it).  ``compare`` applies it
+    (``analyzer.compare.summary_mdc``, ``metric_mdc``, ``own_photo_mdc``) and so do the
+    tables."""
+    from analyzer.compare import summary_mdc
+
+    own = calibration is None
+    calibration = run_calibration(results) if own else calibration
+
+    def design(r):
+        return r["case"].get("settings", "mixed") == settings
+
+    def evaluates(r):  # a no-change pair that tests the calibration
+        return r["case"]["concern"] is None and (not own or r["case"]["split"] == "eval")
+
+    by_tone = {t: [r for r in results if r["case"]["tone"] == t and design(r)] for t in tones}
 
     def limit(r, k):  # the MDC compare applies to this pair
         return summary_mdc(calibration, k, r.get("ita_category"), bool(r.get("same_settings")))[0]
@@ -374,7 +393,7 @@ def report(results: list[dict], tones) -> dict:
     print("\nwhole-face summary deltas\n" + header)
     for tone, rs in by_tone.items():
         nochange = [r for r in rs if r["case"]["concern"] is None]
-        evaluation = [r for r in nochange if r["case"]["split"] == "eval"]
+        evaluation = [r for r in nochange if evaluates(r)]
         for k in CONCERNS:
             changed = [r for r in rs if r["case"]["concern"] == k and r["case"]["region"] is None]
             sign = np.mean([np.sign(r["delta"][k]) == np.sign(r["case"]["signed_dose"]) for r in changed])
@@ -393,8 +412,9 @@ def report(results: list[dict], tones) -> dict:
             print(f"{tone:13s}{k:13s}{100 * sign:6.0f}%{100 * detect:7.0f}%{rho:9.2f}{noise:7.2f}%"
                   f"{100 * falarm:7.0f}%{100 * xtalk:6.0f}%")
     caution_table([r for rs in by_tone.values() for r in rs if r["case"]["region"] is None], judged)
-    same_settings_table(results, tones, limit, flagged)
-    pooled = [r for r in results if r["case"]["concern"] is None and r["case"]["split"] == "eval" and mixed(r)]
+    if settings == "mixed":
+        same_settings_table(results, tones, limit, flagged)
+    pooled = [r for r in results if evaluates(r) and design(r)]
     if pooled:
         print("\nfalse alarms pooled over tones (Clopper-Pearson 95 % interval; one tone's cell "
               "rests on a fifth of these pairs):")
@@ -464,7 +484,7 @@ def caution_table(results: list[dict], judged) -> None:
              "a no-change pair": lambda c, k, other: c["concern"] is None and c["split"] == "eval"}
     print("\ncautions on whole-face pairs where the index was flagged: " + " / ".join(kinds))
     for k, other, note in (("texture", "pigmentation", "pigment"), ("pigmentation", "redness", "redness"),
-                           ("pigmentation", "texture", "texture")):
+                           ("pigmentation", "texture", "texture"), ("redness", "pigmentation", "pigment")):
         # k: the index flagged; other: the concern its caution says part of the change may be
         cells = []
         for kind in kinds.values():
@@ -514,6 +534,14 @@ def main(argv=None) -> int:
     parser.add_argument("--same-settings", type=int, default=0,
                         help="extra no-change pairs per split and tone saved alike (the follow-up "
                              "at the baseline's JPEG quality): their own MDC")
+    parser.add_argument("--settings", choices=("mixed", "same"), default="mixed",
+                        help="how every pair of the design is taken: mixed (JPEG quality and ISO "
+                             "drawn per photo) or same (the follow-up taken and saved like the "
+                             "baseline, as README's 'Photographing for comparison' asks)")
+    parser.add_argument("--judge-shipped", action="store_true",
+                        help="judge with the shipped calibration (analyzer/data/mdc.json at this "
+                             "resolution, as compare does) instead of the run's calib split; "
+                             "every no-change pair then tests it")
     parser.add_argument("--quick", action="store_true", help="fewer doses, no regional cases")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--write-mdc", action="store_true")
@@ -524,6 +552,8 @@ def main(argv=None) -> int:
                         help="other pairs than the shipped calibration's (a fresh replication; "
                              "with --from-json: the stored run's)")
     args = parser.parse_args(argv)
+    if args.write_mdc and (args.judge_shipped or args.settings != "mixed"):
+        parser.error("--write-mdc calibrates from a run with --settings mixed and its own calib split")
     tones = args.tones.split(",")
     t0 = time.perf_counter()
     if args.from_json:
@@ -531,10 +561,18 @@ def main(argv=None) -> int:
         print(f"{len(results)} pairs from {args.from_json}")
     else:
         cases = build_cases(tones, args.nochange, regional=not args.quick, quick=args.quick,
-                            first_seed=1000 + args.seed_offset, n_same=args.same_settings)
+                            first_seed=1000 + args.seed_offset, n_same=args.same_settings,
+                            settings=args.settings)
         print(f"{len(cases)} pairs, tones {tones}, scale {args.scale}, retake strength {args.strength}")
         results = run_cases(cases, args.scale, args.strength, args.workers)
-    calibration = report(results, tones)
+    shipped = None
+    if args.judge_shipped:
+        from analyzer.compare import load_mdc
+
+        shipped = load_mdc(px_per_mm=float(np.median([r["px_per_mm"] for r in results])))
+        print(f"judged with the shipped calibration at {shipped['provenance'].get('px_per_mm')} px/mm "
+              f"(algorithm {shipped['provenance'].get('algorithm_version')})")
+    calibration = report(results, tones, args.settings, shipped)
     print(f"total {time.perf_counter() - t0:.0f} s")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=1))

@@ -222,3 +222,34 @@ def test_caution_table_counts_cautions_on_flagged_pairs(capsys):
     assert ("pigmentation  (may be texture): 0/0 (+1 within the texture change) / "
             "0/2 (+0 within the texture change) / 0/0 (+0 within the texture change)") in out
     assert "pigmentation  (may be redness): 1/1 / 0/2 / 0/0" in out   # a low dose is not counted
+
+
+def test_a_run_taken_alike_judged_with_a_given_calibration(capsys):
+    """``--settings same --judge-shipped``: every pair of the design is taken alike, and
+    judged with the calibration given (as compare judges with the shipped one), so every
+    no-change pair, of either split, tests it; no calibration is derived from the run."""
+    import accuracy
+
+    cases = accuracy.build_cases(["dark"], 2, regional=True, quick=True, settings="same")
+    assert {c.settings for c in cases} == {"same"} and sum(c.region is not None for c in cases) == 6
+
+    def pair(split, delta):
+        return {"case": {"tone": "dark", "concern": None, "label": "none", "signed_dose": 0.0,
+                         "region": None, "split": split, "settings": "same"},
+                "delta": {"texture": delta, "redness": -delta, "pigmentation": 0.0},
+                "baseline": {k: 10.0 for k in accuracy.CONCERNS},
+                "ita_category": "dark", "same_settings": True, "corner_err": 0.1, "align_ok": True,
+                "seconds": 1.0, "metric_deltas": {}, "px_per_mm": 4.1}
+
+    # 3 of 10 no-change pairs beyond the given MDC: one of them in the calib split
+    results = [pair("calib", 0.5), pair("calib", 0.1)] + [pair("eval", d) for d in (0.6, 0.7, *[0.1] * 6)]
+    given = {"summary": {k: 1.0 for k in accuracy.CONCERNS}, "summary_by_tone": {}, "metrics": {},
+             "same_settings": {"summary": {k: 0.4 for k in accuracy.CONCERNS}, "summary_by_tone": {},
+                               "metrics": {}}}
+    assert accuracy.report(results, ["dark"], "same", given) is given
+    out = capsys.readouterr().out
+    assert "MDC, JPEG quality drawn per photo" not in out and "no-change pairs saved alike" not in out
+    assert "texture       3/10 = 30.0 %" in out and "redness       3/10 = 30.0 %" in out
+    assert "pigmentation  0/10 = 0.0 %" in out
+    row = next(line for line in out.splitlines() if line.startswith("dark") and "texture" in line)
+    assert row.split()[-2] == "30%"
