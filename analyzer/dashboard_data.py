@@ -525,6 +525,9 @@ def plain_change(key: str, delta: dict | None, since: str = "your first visit") 
         return text
     if status == "no detectable change":
         return f"{label}: no detectable change since {since}"
+    if status == BEYOND_PIGMENT and key == "redness":
+        return (f"{label}: changed no more than the change in your pigmentation moves it in a "
+                f"photo since {since}, so no change of its own can be confirmed")
     if status == BEYOND_PIGMENT:
         return (f"{label}: changed no more than your pigmentation did since {since}; in a photo "
                 "a pigment change alone does that, so no change of its own can be confirmed")

@@ -11,7 +11,10 @@ improved: by its MDC alone (before the rule) and as ``compare`` reports it.
 The cost of the rule is in the "both" rows: a real change that the other
 index's change, about its size, went along with is not claimed.
 
-Run: ``.venv/bin/python benchmarks/texture_with_pigment.py [--pairs 6] [--scale 6] [--tones light,brown,dark]``
+With ``--settings same`` every follow-up is taken and saved like its baseline (one camera
+setting), so the tighter MDC of photos saved alike applies.
+
+Run: ``.venv/bin/python benchmarks/texture_with_pigment.py [--pairs 6] [--scale 6] [--tones light,brown,dark] [--settings same]``
 """
 from __future__ import annotations
 
@@ -47,13 +50,15 @@ def main(argv=None) -> int:
     p.add_argument("--scale", type=float, default=6.0, help="phantom scale (6 = 4.1 px/mm, 12 = 8.2)")
     p.add_argument("--tones", default="light,brown,dark")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--settings", choices=("mixed", "same"), default="mixed",
+                   help="mixed: JPEG quality and ISO drawn per photo; same: taken alike")
     args = p.parse_args(argv)
     tones = args.tones.split(",")
     # the same seeds for every condition: rows differ by the change, not the faces or retakes
-    cases = [Case(t, name, "medium", -0.3, changes, None, 20_000 + s)
+    cases = [Case(t, name, "medium", -0.3, changes, None, 20_000 + s, settings=args.settings)
              for t in tones for name, changes in CONDITIONS.items() for s in range(args.pairs)]
     results = run_cases(cases, args.scale, 0.7, args.workers)
-    print(f"{len(results)} pairs, scale {args.scale}; median relative change, and how often "
+    print(f"{len(results)} pairs ({args.settings} settings), scale {args.scale}; median relative change, and how often "
           "claimed improved by its MDC alone / as compare reports it")
     print("| tone | change | texture | claimed | pigmentation | claimed |")
     print("|---|---|---|---|---|---|")

@@ -110,8 +110,9 @@ def test_tone_mdc_bounds_the_95th_percentile_of_few_pairs():
 
 
 def test_pairs_saved_alike_are_calibrated_apart(capsys):
-    """Calibration pairs saved alike get their own MDC, those saved differently keep theirs;
-    the same-settings table reports the alike pairs against the MDC compare would apply."""
+    """Pairs saved alike get their own MDC (the extra ones of both splits), those saved
+    differently keep theirs (the calib split); the same-settings table reports the alike
+    pairs against the MDC compare would apply."""
     import accuracy
 
     rng = np.random.default_rng(7)
@@ -136,7 +137,7 @@ def test_pairs_saved_alike_are_calibrated_apart(capsys):
     calibration = accuracy.report(results, ["dark"])
     general, alike = calibration["summary"]["redness"], calibration["same_settings"]["summary"]["redness"]
     assert 1.5 < general < 3.0 and 0.15 < alike < 0.3
-    assert calibration["same_settings"]["pairs"] == 45
+    assert calibration["same_settings"]["pairs"] == 90   # the extra pairs of both splits
     # an index whose noise does not fall when saved alike keeps only the general MDC
     assert "texture" not in calibration["same_settings"]["summary"]
     assert "texture" not in calibration["same_settings"]["summary_by_tone"]["dark"]

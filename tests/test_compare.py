@@ -148,7 +148,7 @@ def test_common_work_masks_match_the_full_resolution_masks(phantom_pair):
     """The follow-up's common-skin masks made on the work frames agree with the
     full-resolution route (warp each baseline mask, then resample) on a phantom pair."""
     from analyzer.align import align
-    from analyzer.compare import common_regions, common_work_masks, photo_skin_image
+    from analyzer.compare import common_regions, common_work_masks, photo_skin_image, work_matrix
     from analyzer.metrics import work_masks
 
     b, f = phantom_pair
@@ -165,6 +165,16 @@ def test_common_work_masks_match_the_full_resolution_masks(phantom_pair):
         assert np.count_nonzero(mask & expected[name]) / union > 0.95, name
     assert np.count_nonzero(follow_w["whole_face"]) > 0.8 * np.count_nonzero(base_w["whole_face"]) * \
         (f_img.px_per_mm / b_img.px_per_mm) ** 2
+    # both photos measure the same skin: per region the same area, counted in baseline
+    # work pixels (a resampled follow-up mask loses a rim of edge pixels, which the
+    # baseline drops too)
+    m = work_matrix(al.matrix, b_img, f_img)   # follow-up work px -> baseline work px
+    for name in base_w:
+        p = np.r_[np.argwhere(follow_w[name]).mean(0)[::-1], 1.0]   # the region's centre
+        u, w = m[:2] @ p, m[2] @ p
+        jacobian = (m[:2, :2] * w - np.outer(u, m[2, :2])) / w ** 2
+        follow_area = np.count_nonzero(follow_w[name]) * abs(np.linalg.det(jacobian))
+        assert abs(follow_area / np.count_nonzero(base_w[name]) - 1) < (5e-4 if name == "whole_face" else 3e-3), name
 
 
 def test_summary_mdc_follows_the_baselines_skin_tone():
@@ -349,6 +359,33 @@ def test_pigment_change_within_the_texture_change_is_not_claimed():
     d = delta(-1.8, -0.6)                   # -6 % against 2.7 %: 3.3 % of 10 = 0.33 > 0.2
     judge_cross_effects(d)
     assert d["pigmentation"]["status"] == "improved" and "caution" not in d["pigmentation"]
+
+
+def test_redness_change_within_the_pigment_change_is_not_claimed():
+    """Part of a melanin change reads as hemoglobin (up to ~0.13 x the pigment change on the
+    phantom): with a tight MDC such a redness change is not claimed, a larger one is, and a
+    redness change the other way or without a detectable pigment change is left as it is."""
+    from analyzer.compare import BEYOND_PIGMENT, judge_cross_effects, summary_change
+
+    def delta(r, p, r_mdc=0.004):
+        return {"texture": summary_change(0.0, 20.0, 0.4), "redness": summary_change(r, 0.4, r_mdc),
+                "pigmentation": summary_change(p, 10.0, 0.2)}
+
+    d = delta(-0.006, -2.0)                 # redness -1.5 % with pigment -20 %: 0.13 x 20 % = 2.6 %
+    flags = judge_cross_effects(d)
+    assert d["redness"]["status"] == BEYOND_PIGMENT and d["redness"]["significant"] is False
+    assert d["redness"]["beyond_other"] == 0.0 and d["pigmentation"]["status"] == "improved"
+    assert any("no redness change is claimed" in f for f in flags)
+    assert not any("may come from the redness" in f for f in flags)
+    d = delta(-0.03, -2.0)                  # -7.5 %: 4.9 % of 0.4 = 0.0196 > MDC
+    judge_cross_effects(d)
+    assert d["redness"]["status"] == "improved" and d["redness"]["beyond_other"] == pytest.approx(-0.049)
+    assert "caution" not in d["redness"]
+    for r, p in ((-0.006, 2.0), (-0.006, -0.1), (0.003, -2.0)):   # other way; pigment or redness within noise
+        d = delta(r, p)
+        before = dict(d["redness"])
+        judge_cross_effects(d)
+        assert d["redness"] == before
 
 
 def test_a_region_texture_change_within_its_pigment_change_is_not_claimed():

@@ -374,6 +374,8 @@ def test_plain_language_never_claims_an_insignificant_change():
     assert said.startswith("Texture: changed no more than your pigmentation did") and "18" not in said
     assert dd.change_table({"delta": {"texture": within}})[0]["status"] == \
         "no detectable change beyond the pigment change"
+    said = dd.plain_change("redness", within)   # compare: redness within 0.13 x the pigment change
+    assert said.startswith("Redness: changed no more than the change in your pigmentation moves it")
     with_texture = {**within, "caution": "texture", "status": "no detectable change beyond the texture change"}
     assert "no change of its own can be confirmed" in dd.plain_change("pigmentation", with_texture)
 

@@ -35,9 +35,9 @@ STATUS_LEGEND = (
     ("higher / lower", "a metric that is not a concern (e.g. ITA, skin tone) moved beyond "
                        "the detectable change"),
     ("no detectable change", "the change is within the noise of retaking a photo"),
-    ("no detectable change beyond the pigment change", "texture moved the same way as "
-     "pigmentation and by no more than a pigment change alone moves it in a photo, so no "
-     "texture change is claimed"),
+    ("no detectable change beyond the pigment change", "texture (or redness) moved the same "
+     "way as pigmentation and by no more than a pigment change alone moves it in a photo, so "
+     "no change of its own is claimed"),
     ("no detectable change beyond the texture change", "pigmentation moved the same way as "
      "texture and by no more than a texture change alone moves it in a photo, so no "
      "pigmentation change is claimed"),
