@@ -823,6 +823,13 @@ BEYOND_TEXTURE = "no detectable change beyond the texture change"
 BEYOND = {"pigmentation": BEYOND_PIGMENT, "texture": BEYOND_TEXTURE}   # other index -> status
 
 
+def changed_together(a: dict, b: dict, key: str = "value") -> bool:
+    """Whether two changes (dicts with ``significant`` and the change under ``key``) are
+    both detectable and the same way: where one index's change can explain part of the
+    other's (:data:`EXPLAINED_BY`)."""
+    return bool(a.get("significant") and b.get("significant") and a[key] * b[key] > 0)
+
+
 def pigment_in_texture_caution(delta: dict) -> str | None:
     """A caution when texture and pigmentation both changed detectably, the same way.
 
@@ -831,8 +838,7 @@ def pigment_in_texture_caution(delta: dict) -> str | None:
     (raise) the texture index.  A texture change in the opposite direction to
     the pigment change is not explained by it.
     """
-    t, p = delta.get("texture", {}), delta.get("pigmentation", {})
-    if t.get("significant") and p.get("significant") and t["value"] * p["value"] > 0:
+    if changed_together(delta.get("texture", {}), delta.get("pigmentation", {})):
         return ("texture and pigmentation changed the same way: pigment mottle about 1 mm across "
                 "also reads as texture in a photo, so part of the texture change may be pigment")
     return None
@@ -880,8 +886,7 @@ def judge_region_cross_effects(changes: dict) -> None:
     """:func:`judge_each_within_other` for one region's changes (``{metric name: {baseline,
     delta, significant, mdc, ...}}``, changed in place): its texture and pigmentation indices."""
     both = {k: changes.get(f"{k}_index") for k in MUTUAL}
-    if (all(c and c["significant"] and c["baseline"] for c in both.values())
-            and both["texture"]["delta"] * both["pigmentation"]["delta"] > 0):
+    if all(c and c["baseline"] for c in both.values()) and changed_together(*both.values(), key="delta"):
         judge_each_within_other({k: (c, c["delta"], c["baseline"]) for k, c in both.items()})
 
 
@@ -920,14 +925,16 @@ def judge_cross_effects(delta: dict) -> list[str]:
     ``benchmarks/accuracy.py`` judges the phantom's pairs with it, so its
     tables are what ``compare`` reports.
     """
+    def judged(key):  # (change, value, baseline) of a summary change
+        return delta[key], delta[key]["value"], delta[key]["value"] / delta[key]["relative"]
+
     flags = []
     r, p = delta["redness"], delta["pigmentation"]
-    if r["significant"] and p["significant"] and r["relative"] and p["relative"] and r["value"] * p["value"] > 0:
-        if not judge_within_other(r, r["value"], r["value"] / r["relative"], "redness", p["relative"]):
+    if changed_together(r, p) and r["relative"] and p["relative"]:
+        if not judge_within_other(*judged("redness"), "redness", p["relative"]):
             flags.append(WITHIN_FLAGS["redness"])
     if pigment_in_texture_caution(delta):
-        kept = judge_each_within_other({k: (delta[k], delta[k]["value"], delta[k]["value"] / delta[k]["relative"])
-                                        for k in MUTUAL})
+        kept = judge_each_within_other({k: judged(k) for k in MUTUAL})
         flags += [WITHIN_FLAGS[key] for key, counts in kept.items() if not counts]
         if kept["texture"]:
             flags.append(pigment_in_texture_caution(delta))

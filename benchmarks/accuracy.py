@@ -334,9 +334,15 @@ def own_photo_calibration(calib: list[dict], alike: list[dict] = ()) -> dict:
     return out
 
 
+def settings_of(r: dict) -> str:
+    """How pair ``r`` was taken: ``"mixed"`` (JPEG quality and ISO drawn per photo) or
+    ``"same"`` (the follow-up taken and saved like the baseline)."""
+    return r["case"].get("settings", "mixed")
+
+
 def mixed(r: dict) -> bool:
     """A pair taken with the JPEG quality and ISO drawn per photo (not saved alike)."""
-    return r["case"].get("settings", "mixed") == "mixed"
+    return settings_of(r) == "mixed"
 
 
 def run_calibration(results: list[dict]) -> dict:
@@ -379,7 +385,7 @@ def report(results: list[dict], tones, settings: str = "mixed", calibration: dic
     calibration = run_calibration(results) if own else calibration
 
     def design(r):
-        return r["case"].get("settings", "mixed") == settings
+        return settings_of(r) == settings
 
     def evaluates(r):  # a no-change pair that tests the calibration
         return r["case"]["concern"] is None and (not own or r["case"]["split"] == "eval")
