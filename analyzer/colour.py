@@ -130,6 +130,21 @@ def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
 
 _XYZ_FROM_RGB = np.asarray(xyz_from_rgb, np.float32)
 _SRGB_LUT16 = np.round(_SRGB_LUT * 65535.0).astype(np.uint16)
+# d(linear)/d(code value) at each 8-bit level (central difference)
+_SRGB_SLOPE = np.gradient(_srgb_to_linear_float(np.arange(-1, 257, dtype=np.float32) / 255.0))[1:-1]
+
+
+def linear_change(rgb: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """How much the linear light of ``uint8`` sRGB values changes when they move by
+    ``delta`` code values (float32; a fraction of a level: what the JPEG decode
+    rounded away, :mod:`analyzer.jpegchroma`), to first order: the curve's
+    relative error over half a level is below 10⁻³."""
+    return _SRGB_SLOPE[rgb] * delta
+
+
+def srgb_to_linear_adjusted(rgb: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Linear light (float32) of ``uint8`` sRGB values moved by ``delta`` (:func:`linear_change`)."""
+    return _SRGB_LUT[rgb] + linear_change(rgb, delta)
 
 
 def srgb_to_linear_u16(rgb: np.ndarray) -> np.ndarray:
@@ -187,6 +202,12 @@ def _window(shape: tuple[int, int], face: FaceLandmarks, window: float) -> tuple
     x0, x1 = max(0, int(x - window * bw)), min(w, int(x + bw + window * bw))
     y0, y1 = max(0, int(y - window * bh)), min(h, int(y + bh + window * bh))
     return x0, y0, x1, y1
+
+
+def colour_window(shape: tuple[int, int], face: FaceLandmarks) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)``: the part of a photo its colour is read from (the face
+    and the background around it, :data:`BACKGROUND_WINDOW`)."""
+    return _window(shape, face, BACKGROUND_WINDOW)
 
 
 def background_mask(shape: tuple[int, int], face: FaceLandmarks, margin: float = BACKGROUND_MARGIN,
@@ -255,6 +276,23 @@ def _illuminant_srgb8(rgb: np.ndarray, mask: np.ndarray, p: float = SHADES_OF_GR
     return np.power(hists.astype(np.float64) @ power / n, 1.0 / p)
 
 
+def _illuminant_on_grid(rgb: np.ndarray, step: int, mask: np.ndarray, exact=None) -> np.ndarray | None:
+    """:func:`_illuminant_srgb8` of the grid ``grid_sample(rgb, step)`` under ``mask``,
+    with the file's chroma where ``exact`` (:class:`analyzer.jpegchroma.ExactChroma`) holds it."""
+    grid = grid_sample(rgb, step)
+    if exact is None:
+        return _illuminant_srgb8(grid, mask)
+    ys, xs = np.nonzero(mask)
+    values = grid[ys, xs]
+    ok = ((values >= _UNCLIPPED[0]) & (values <= _UNCLIPPED[1])).all(axis=1)
+    if ok.sum() < 500:
+        return None
+    ys, xs, values = ys[ok], xs[ok], values[ok]
+    linear = srgb_to_linear_adjusted(values, exact.rgb_delta_at(values, ys * step, xs * step))
+    return np.power(np.mean(np.power(np.maximum(linear, 0).astype(np.float64), SHADES_OF_GREY_P), axis=0),
+                    1.0 / SHADES_OF_GREY_P)
+
+
 def _background_grid(shape: tuple[int, int], face: FaceLandmarks) -> tuple[int, np.ndarray]:
     """``(step, mask)``: the background on the regular grid of at most ~:data:`ILLUMINANT_MAX_PIXELS` points.
 
@@ -314,20 +352,27 @@ def _cell_size(px: float) -> int:
     return cell // _cell_step(cell) * _cell_step(cell)
 
 
-def _cell_means(rgb: np.ndarray, cell: int) -> np.ndarray:
+def _cell_means(rgb: np.ndarray, cell: int, exact=None, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Mean linear light (float32) of each ``cell`` × ``cell`` block of an sRGB ``uint8`` image
     (whole blocks only), and ``NaN`` where a block holds a clipped pixel.
 
     Blocks wider than 4 px are averaged over every ``cell // 4``-th pixel in
     each direction (at least 16 per block): a 12 MP photo's 1 mm cells of
     ~12 px cost a ninth as much, and the mean of 16+ pixels is still far
-    steadier than the cell-to-cell spread the trimmed mean works on.
+    steadier than the cell-to-cell spread the trimmed mean works on.  With
+    ``exact`` (:class:`analyzer.jpegchroma.ExactChroma` of the photo ``rgb`` is
+    cut from at ``origin`` = its (x, y)) the file's chroma is averaged.
     """
     step = _cell_step(cell)
     h, w = (rgb.shape[0] // cell) * cell, (rgb.shape[1] // cell) * cell
     crop = grid_sample(rgb[:h, :w], step) if step > 1 else np.ascontiguousarray(rgb[:h, :w])
     size = (w // cell, h // cell)
-    means = cv2.resize(srgb_to_linear_u16(crop), size, interpolation=cv2.INTER_AREA).astype(np.float32) / 65535
+    if exact is None:
+        means = cv2.resize(srgb_to_linear_u16(crop), size, interpolation=cv2.INTER_AREA).astype(np.float32) / 65535
+    else:
+        ys, xs = np.mgrid[0:crop.shape[0], 0:crop.shape[1]]
+        delta = exact.rgb_delta_at(crop, origin[1] + ys * step, origin[0] + xs * step)
+        means = cv2.resize(srgb_to_linear_adjusted(crop, delta), size, interpolation=cv2.INTER_AREA)
     clipped = cv2.inRange(crop, (0, 0, 0), (CLIPPED_SRGB - 1,) * 3) == 0
     any_clipped = cv2.resize(clipped.view(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
     means[any_clipped] = np.nan
@@ -345,7 +390,7 @@ def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def background_gains(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, baseline_face: FaceLandmarks,
-                     matrix: np.ndarray) -> np.ndarray | None:
+                     matrix: np.ndarray, exact: tuple = (None, None)) -> np.ndarray | None:
     """Gains (R, G, B) of the follow-up's light over the baseline's, read on the same background.
 
     The baseline's background (:func:`background_mask`) is cut into cells of
@@ -370,6 +415,8 @@ def background_gains(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, baselin
         different room), cells do not correspond and the mean is that of
         unrelated colours (:func:`analyzer.compare.backdrop_difference` flags
         a reading that disagrees with the photo's own estimate).
+    exact : (ExactChroma or None, ExactChroma or None)
+        The chroma each photo's JPEG holds (:func:`colour_correction`).
 
     Returns
     -------
@@ -386,7 +433,7 @@ def background_gains(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, baselin
     x0, y0 = x0 // cell * cell, y0 // cell * cell
     if x1 - x0 < 2 * cell or y1 - y0 < 2 * cell:
         return None
-    base = _cell_means(baseline_rgb[y0:y1, x0:x1], cell)
+    base = _cell_means(baseline_rgb[y0:y1, x0:x1], cell, exact[0], (x0, y0))
     where = background_mask(baseline_rgb.shape[:2], baseline_face, step=cell)[
         y0 // cell:y0 // cell + base.shape[0], x0 // cell:x0 // cell + base.shape[1]]
     rows, cols = np.nonzero(where)
@@ -403,7 +450,7 @@ def background_gains(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, baselin
     fy1 = int(np.clip(mapped[1].max() + 2 * follow_cell, 0, h))
     if fx1 - fx0 < 2 * follow_cell or fy1 - fy0 < 2 * follow_cell:  # the background maps off the photo
         return None
-    follow = _cell_means(followup_rgb[fy0:fy1, fx0:fx1], follow_cell)
+    follow = _cell_means(followup_rgb[fy0:fy1, fx0:fx1], follow_cell, exact[1], (fx0, fy0))
     # follow-up pixel -> its cell grid (cell centres at (i + 0.5) * cell - 0.5)
     x = ((mapped[0] - fx0 + 0.5) / follow_cell - 0.5).astype(np.float32)
     y = ((mapped[1] - fy0 + 0.5) / follow_cell - 0.5).astype(np.float32)
@@ -563,7 +610,7 @@ def fit_colour_checker(measured_srgb: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def colour_correction(rgb: np.ndarray, face: FaceLandmarks, *, illuminant=None,
-                      use_checker: bool = True) -> ColourCorrection:
+                      use_checker: bool = True, exact=None) -> ColourCorrection:
     """Choose and fit the colour correction for one photo (see module doc).
 
     Parameters
@@ -575,11 +622,14 @@ def colour_correction(rgb: np.ndarray, face: FaceLandmarks, *, illuminant=None,
         ``ColourCorrection.illuminant``; this photo's background is mapped onto it.
     use_checker : bool
         Look for a ColorChecker Classic first.
+    exact : analyzer.jpegchroma.ExactChroma, optional
+        The chroma the photo's JPEG holds over its :func:`colour_window`: the
+        background is read with it, not with the decode's rounding.
     """
     # the background on a regular grid of at most ~250k of its pixels (a 12 MP
     # photo need not be linearised whole; the p-norm of a grid sample is unbiased)
     step, sub = _background_grid(rgb.shape[:2], face)
-    own = _illuminant_srgb8(grid_sample(rgb, step), sub)
+    own = _illuminant_on_grid(rgb, step, sub, exact)
     own_t = None if own is None else tuple(float(v) for v in own)
     notes: tuple = ()
     if use_checker:
@@ -590,7 +640,7 @@ def colour_correction(rgb: np.ndarray, face: FaceLandmarks, *, illuminant=None,
                 matrix, err = fit_colour_checker(patches)
                 if err <= MAX_CHECKER_FIT_DE:
                     # the chart is not background: its patches would tint the illuminant estimate
-                    beside = _illuminant_srgb8(grid_sample(rgb, step), sub & ~_outline_mask(box, step, sub.shape))
+                    beside = _illuminant_on_grid(rgb, step, sub & ~_outline_mask(box, step, sub.shape), exact)
                     own_t = own_t if beside is None else tuple(float(v) for v in beside)
                     return ColourCorrection(matrix, "colorchecker", True, own_t, round(err, 3))
                 # something chart-like that is not a ColorChecker Classic (or badly lit)

@@ -243,16 +243,17 @@ def photo_skin_image(analysed, reference=None, illuminant=None, px_per_mm=None):
     pixels, face = analysed.photo.pixels, analysed.face
     corr = getattr(analysed, "correction", None)
     if corr is None:  # not analysed here (e.g. from the store): checker, else own background
-        corr = analysed.correction = colour.colour_correction(pixels, face)
+        corr = analysed.correction = colour.colour_correction(pixels, face, exact=analysed.exact())
         analysed.skin_image = None
     img = getattr(analysed, "skin_image", None)
     if img is None:
-        img = analysed.skin_image = skin_image(pixels, face, analysed.regions, corr)
+        img = analysed.skin_image = skin_image(pixels, face, analysed.regions, corr, exact=analysed.exact())
     if px_per_mm is not None and abs(px_per_mm / img.frame.photo_px_per_mm - 1) <= SCALE_TOLERANCE:
         px_per_mm = None
 
     def own_correction():  # at the given scale built only where it is used
-        return img if px_per_mm is None else skin_image(pixels, face, analysed.regions, corr, px_per_mm)
+        return img if px_per_mm is None else skin_image(pixels, face, analysed.regions, corr, px_per_mm,
+                                                        exact=analysed.exact())
 
     checker = corr.source == "colorchecker"
     if corr.source == "none" or corr.illuminant is None or (reference is None and not checker):
@@ -264,7 +265,7 @@ def photo_skin_image(analysed, reference=None, illuminant=None, px_per_mm=None):
                      illuminant=tuple(float(v) for v in light))
     own_matrix = np.asarray(corr.matrix)
     if checker or np.count_nonzero(own_matrix - np.diag(np.diag(own_matrix))):  # not diagonal: rebuild
-        return skin_image(pixels, face, analysed.regions, mapped, px_per_mm)
+        return skin_image(pixels, face, analysed.regions, mapped, px_per_mm, exact=analysed.exact())
     return own_correction().with_gain(np.diag(matrix) / np.diag(own_matrix), mapped)
 
 
@@ -306,7 +307,8 @@ def colour_footing(baseline, followup, matrix=None, followup_px_per_mm=None) -> 
     reference = b_img.colour.illuminant
     illuminant = None
     if matrix is not None and reference is not None:
-        gains = colour.background_gains(baseline.photo.pixels, followup.photo.pixels, baseline.face, matrix)
+        gains = colour.background_gains(baseline.photo.pixels, followup.photo.pixels, baseline.face, matrix,
+                                        (baseline.exact(), followup.exact()))
         if gains is not None:
             illuminant = np.asarray(reference) * gains
     f_img = photo_skin_image(followup, reference, illuminant, followup_px_per_mm)  # also fills followup.correction
@@ -882,9 +884,21 @@ def judge_each_within_other(changes: dict) -> dict[str, bool]:
     return {key: judge_within_other(*changes[key], key, relative[EXPLAINED_BY[key][0]]) for key in MUTUAL}
 
 
+# A region's redness measures judged like the redness index: the index itself (whole face)
+# and the mean hemoglobin density the index is of, registered for every region
+REGION_REDNESS = ("redness_index", "hemoglobin_density")
+
+
 def judge_region_cross_effects(changes: dict) -> None:
-    """:func:`judge_each_within_other` for one region's changes (``{metric name: {baseline,
-    delta, significant, mdc, ...}}``, changed in place): its texture and pigmentation indices."""
+    """The summary's cross-effects (:func:`judge_cross_effects`) for one region's changes
+    (``{metric name: {baseline, delta, significant, mdc, ...}}``, changed in place): its
+    redness (:data:`REGION_REDNESS`) beyond what its pigment change explains, its texture and pigmentation
+    indices each beyond the other (:func:`judge_each_within_other`)."""
+    pig = changes.get("pigmentation_index")
+    for name in REGION_REDNESS:
+        red = changes.get(name)
+        if red and pig and red["baseline"] and pig["baseline"] and changed_together(red, pig, key="delta"):
+            judge_within_other(red, red["delta"], red["baseline"], "redness", pig["delta"] / pig["baseline"])
     both = {k: changes.get(f"{k}_index") for k in MUTUAL}
     if all(c and c["baseline"] for c in both.values()) and changed_together(*both.values(), key="delta"):
         judge_each_within_other({k: (c, c["delta"], c["baseline"]) for k, c in both.items()})

@@ -46,6 +46,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from .config import Settings
 from .errors import IntakeError
+from .jpegchroma import ChromaCoding
 
 try:  # HEIC/HEIF from phones; registering the opener is idempotent.
     import pillow_heif
@@ -164,10 +165,14 @@ def _fingerprint(tables: dict) -> str | None:
 
 @dataclass(frozen=True)
 class Photo:
-    """A decoded photo: ``pixels`` is RGB ``uint8`` of shape (H, W, 3)."""
+    """A decoded photo: ``pixels`` is RGB ``uint8`` of shape (H, W, 3); ``chroma``: how
+    its JPEG coded the chroma those pixels were decoded from (``None``: not a plain
+    sRGB JPEG), so the metrics can read it without the decode's rounding
+    (:mod:`analyzer.jpegchroma`)."""
 
     pixels: np.ndarray
     info: CaptureInfo
+    chroma: ChromaCoding | None = None
 
 
 def load_photo(source: str | Path | bytes, settings: Settings | None = None) -> Photo:
@@ -217,6 +222,7 @@ def _decode(data: bytes, settings: Settings) -> Photo:
     source_mode = img.mode
     fmt = img.format
     pixels, profile = _decode_plain_jpeg(data, img, orientation)
+    coding = None if pixels is None else ChromaCoding.of(img, orientation)
     if pixels is None:
         img.load()
         if orientation in _ORIENT:
@@ -238,7 +244,7 @@ def _decode(data: bytes, settings: Settings) -> Photo:
         chroma_subsampling=chroma,
         jpeg_tables=tables,
     )
-    return Photo(pixels=pixels, info=info)
+    return Photo(pixels=pixels, info=info, chroma=coding)
 
 
 # EXIF orientation as OpenCV operations on an (H, W, 3) array, the same

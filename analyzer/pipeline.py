@@ -51,11 +51,36 @@ class AnalysedPhoto:
     # The photo's work frame and metric maps (analyzer.metrics.image.SkinImage):
     # compare measures on them again with the common-skin masks.
     skin_image: object | None = None
+    # The chroma its JPEG holds over the colour window (analyzer.jpegchroma.ExactChroma)
+    exact_chroma: object | None = None
+
+    def exact(self):
+        """:attr:`exact_chroma`, worked out on first use (``None`` unless the photo is a
+        plain sRGB JPEG)."""
+        if self.exact_chroma is None:
+            self.exact_chroma = exact_chroma_of(self.photo, self.face)
+        return self.exact_chroma
+
+
+def exact_chroma_of(photo: Photo, face: FaceLandmarks):
+    """The chroma ``photo``'s JPEG holds over the part its colour is read from (the
+    face and the background around it), or ``None`` for a photo that is not a
+    plain sRGB JPEG (:mod:`analyzer.jpegchroma`)."""
+    from . import colour
+    from .jpegchroma import exact_chroma
+
+    if photo.chroma is None:
+        return None
+    return exact_chroma(photo.pixels, colour.colour_window(photo.pixels.shape[:2], face), photo.chroma)
 
 
 def analyse_pixels(rgb: np.ndarray, info: CaptureInfo | None = None,
-                   settings: Settings | None = None) -> AnalysedPhoto:
-    """Analyse RGB ``uint8`` pixels: landmarks, regions, quality and metrics."""
+                   settings: Settings | None = None, chroma=None) -> AnalysedPhoto:
+    """Analyse RGB ``uint8`` pixels: landmarks, regions, quality and metrics.
+
+    ``chroma``: how the JPEG they were decoded from coded its chroma
+    (:attr:`analyzer.intake.Photo.chroma`), so colour is read without the
+    decode's rounding."""
     settings = settings or Settings()
     if info is None:
         info = CaptureInfo(sha256="", format="array", width=rgb.shape[1], height=rgb.shape[0],
@@ -67,8 +92,10 @@ def analyse_pixels(rgb: np.ndarray, info: CaptureInfo | None = None,
     from . import colour
     from .metrics import measure_all, skin_image  # metrics depend on regions; imported lazily
 
-    correction = colour.colour_correction(rgb, face)
-    image = skin_image(rgb, face, regions, correction)
+    photo = Photo(rgb, info, chroma)
+    exact = exact_chroma_of(photo, face)
+    correction = colour.colour_correction(rgb, face, exact=exact)
+    image = skin_image(rgb, face, regions, correction, exact=exact)
     metrics, summary, metric_warnings = measure_all(rgb, regions, face, image=image)
     x, y, w, h = face.box
     warnings = [f"{i.name}: {i.advice}" for i in items if i.status != "pass"] + metric_warnings
@@ -87,10 +114,13 @@ def analyse_pixels(rgb: np.ndarray, info: CaptureInfo | None = None,
         metrics=metrics,
         warnings=warnings,
         settings={"max_pixels": settings.max_pixels, "max_file_bytes": settings.max_file_bytes,
-                  "model": str(settings.model_path or "bundled")},
+                  "model": str(settings.model_path or "bundled"),
+                  # where colour was read: the JPEG's quantised chroma (analyzer.jpegchroma)
+                  # or the decoded 8-bit pixels (not a plain sRGB JPEG)
+                  "chroma": "jpeg coefficients" if exact is not None else "decoded pixels"},
     )
-    return AnalysedPhoto(photo=Photo(rgb, info), face=face, regions=regions, result=result,
-                         correction=correction, skin_image=image)
+    return AnalysedPhoto(photo=photo, face=face, regions=regions, result=result,
+                         correction=correction, skin_image=image, exact_chroma=exact)
 
 
 def analyze(source: str | Path | bytes, settings: Settings | None = None) -> AnalysedPhoto:
@@ -103,7 +133,7 @@ def analyze(source: str | Path | bytes, settings: Settings | None = None) -> Ana
     """
     settings = settings or Settings()
     photo = load_photo(source, settings)
-    return analyse_pixels(photo.pixels, photo.info, settings)
+    return analyse_pixels(photo.pixels, photo.info, settings, photo.chroma)
 
 
 def compare(baseline: str | Path | bytes | AnalysedPhoto, followup: str | Path | bytes | AnalysedPhoto,

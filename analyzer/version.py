@@ -5,4 +5,4 @@ it is stored with every result so old results can be recomputed and compared.
 """
 
 __version__ = "0.1.0"
-ALGORITHM_VERSION = "2026.11.30-17"
+ALGORITHM_VERSION = "2026.12.07-18"

@@ -470,7 +470,7 @@ def judge_pair(r: dict, limit) -> dict:
 
 def region_flagged(r: dict, key: str, calibration: dict) -> bool:
     """Whether ``compare`` would flag the change of ``metric@region`` ``key`` in pair ``r``
-    (its own MDC; a texture index beyond its region's pigment change,
+    (its own MDC; a texture index or hemoglobin density beyond its region's pigment change,
     ``compare.judge_region_cross_effects``)."""
     from analyzer.compare import judge_region_cross_effects, metric_mdc
 

@@ -30,28 +30,28 @@ SAVES = {"noise only": (95, 2), "quality 95 -> 90": (90, 2), "quality 95 -> 85":
          "4:2:0 -> 4:4:4": (95, 0)}
 
 
-def jpeg(rgb: np.ndarray, quality: int, subsampling: int) -> np.ndarray:
-    """``rgb`` saved as JPEG and decoded again (``subsampling``: 0 = 4:4:4, 2 = 4:2:0)."""
+def jpeg(rgb: np.ndarray, quality: int, subsampling: int) -> bytes:
+    """``rgb`` saved as a JPEG file (``subsampling``: 0 = 4:4:4, 2 = 4:2:0)."""
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "JPEG", quality=quality, subsampling=subsampling)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    return buf.getvalue()
 
 
 def one_face(args: tuple[str, int, float]) -> tuple[str, dict]:
     """``(tone, {save: {key: (change %, change / MDC)}})`` for one phantom face."""
     from analyzer.compare import compare_analysed
     from analyzer.phantom import TONES as TONE_OD, Capture, make_face, photograph
-    from analyzer.pipeline import analyse_pixels
+    from analyzer.pipeline import analyze
 
     tone, seed, scale = args
     face = make_face(scale=scale, seed=seed % 7, tone=TONE_OD[tone])
     cap = dataclasses.replace(Capture.random(np.random.default_rng(500 + seed), 0.7), jpeg_quality=None)
     first, _ = photograph(face, [], cap, seed=2 * seed)
     second, _ = photograph(face, [], cap, seed=2 * seed + 1)
-    base = analyse_pixels(jpeg(first, 95, 2))
+    base = analyze(jpeg(first, 95, 2))   # read from the file as the CLI reads it
     out = {}
     for name, (quality, sub) in SAVES.items():
-        c, _ = compare_analysed(base, analyse_pixels(jpeg(second, quality, sub)))
+        c, _ = compare_analysed(base, analyze(jpeg(second, quality, sub)))
         out[name] = {k: (100 * c.delta[k]["value"] / c.baseline["summary"][k],
                          c.delta[k]["value"] / c.delta[k]["mdc"]) for k in KEYS}
     return tone, out

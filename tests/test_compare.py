@@ -388,6 +388,25 @@ def test_redness_change_within_the_pigment_change_is_not_claimed():
         assert d["redness"] == before
 
 
+def test_a_region_redness_change_within_its_pigment_change_is_not_claimed():
+    """The regions' hemoglobin density (what the redness index is the whole face's mean
+    of) gets the summary's rule: within 0.13 x the region's pigment change the same way,
+    not claimed; beyond it, or the other way, left as it is."""
+    from analyzer.compare import BEYOND_PIGMENT, judge_region_cross_effects
+
+    def changes(red, pig):
+        return {"hemoglobin_density": {"baseline": 0.30, "delta": red, "mdc": 0.002, "significant": abs(red) > 0.002},
+                "pigmentation_index": {"baseline": 10.0, "delta": pig, "mdc": 0.2, "significant": abs(pig) > 0.2}}
+
+    c = changes(-0.003, -2.0)                # -1 % redness with -20 % pigment: within 0.13 x
+    judge_region_cross_effects(c)
+    assert c["hemoglobin_density"]["status"] == BEYOND_PIGMENT and not c["hemoglobin_density"]["significant"]
+    for red, pig in ((-0.012, -2.0), (0.003, -2.0), (-0.003, -0.1)):   # beyond; other way; no pigment change
+        c = changes(red, pig)
+        judge_region_cross_effects(c)
+        assert c["hemoglobin_density"]["significant"] and "status" not in c["hemoglobin_density"]
+
+
 def test_a_region_texture_change_within_its_pigment_change_is_not_claimed():
     from analyzer.compare import BEYOND_PIGMENT, judge_region_cross_effects
 
@@ -600,10 +619,10 @@ def test_a_different_backdrop_is_flagged(phantom_pair):
     readings of its light disagree and the colour footing is flagged as uncertain.  (A
     uniformly recoloured backdrop cannot be told from a change of light.)"""
     from dataclasses import replace as dc_replace
-    from types import SimpleNamespace
 
     from analyzer.align import align
     from analyzer.compare import colour_footing
+    from analyzer.pipeline import AnalysedPhoto
     from analyzer.regions import FACE_OVAL, polygon_mask
 
     b, f = phantom_pair
@@ -614,8 +633,9 @@ def test_a_different_backdrop_is_flagged(phantom_pair):
     backdrop = ~polygon_mask(f.face.points, FACE_OVAL, pixels.shape[:2])
     backdrop[:, int(f.face.points[:, 0].mean()):] = False
     pixels[backdrop] = np.clip(pixels[backdrop] * np.array([1.4, 1.0, 0.7]), 0, 255).astype(np.uint8)
-    other = SimpleNamespace(photo=dc_replace(f.photo, pixels=pixels), face=f.face, regions=f.regions,
-                            correction=None)
+    # edited pixels are no longer what the JPEG's chroma says: read as decoded
+    other = AnalysedPhoto(photo=dc_replace(f.photo, pixels=pixels, chroma=None), face=f.face,
+                          regions=f.regions, result=f.result)
     flag = colour_footing(b, other, al.matrix)[2]
     assert flag and "background around the face looks different" in flag
 

@@ -114,23 +114,32 @@ def work_masks(regions: RegionMasks, frame: WorkFrame) -> dict[str, np.ndarray]:
 
 
 def skin_image(rgb: np.ndarray, face: FaceLandmarks, regions: RegionMasks,
-               correction: colour.ColourCorrection, px_per_mm: float | None = None) -> SkinImage:
+               correction: colour.ColourCorrection, px_per_mm: float | None = None,
+               exact=None) -> SkinImage:
     """The colour-corrected work frame of a photo and the maps every metric reads.
 
     Built once per photo: ``compare`` reuses it with other region masks, so a
     photo's filters and local skin backgrounds are the same in its analysis
     and in every comparison (its own whole-face skin is their support).
     ``px_per_mm`` is the photo's scale when known better than from its own
-    face (:class:`WorkFrame`).
+    face (:class:`WorkFrame`).  ``exact``: the chroma the photo's JPEG holds
+    (:class:`analyzer.jpegchroma.ExactChroma`), read instead of the decode's
+    rounded chroma.
     """
     frame = WorkFrame.of(face, rgb.shape[:2], px_per_mm)
     masks = work_masks(regions, frame)
+    at = None
+    if exact is not None:
+        def at(srgb):   # the work pixels' centres in the photo, and what the decode rounded there
+            v, u = np.mgrid[0:srgb.shape[0], 0:srgb.shape[1]].astype(np.float32)
+            to_photo = np.linalg.inv(frame.matrix)
+            return exact.rgb_delta_at(srgb, to_photo[1, 1] * v + to_photo[1, 2], to_photo[0, 0] * u + to_photo[0, 2])
     return corrected_skin_image(rgb[frame.rows, frame.cols], frame.resample, correction, frame.px_per_mm,
-                                masks["whole_face"], frame=frame, own_masks=(regions, masks))
+                                masks["whole_face"], frame=frame, own_masks=(regions, masks), rounded_away=at)
 
 
 def corrected_skin_image(srgb: np.ndarray, resample, correction: colour.ColourCorrection,
-                         px_per_mm: float, skin: np.ndarray, **fields) -> SkinImage:
+                         px_per_mm: float, skin: np.ndarray, rounded_away=None, **fields) -> SkinImage:
     """A :class:`SkinImage` of an sRGB crop: resampled, then colour-corrected.
 
     Parameters
@@ -146,12 +155,19 @@ def corrected_skin_image(srgb: np.ndarray, resample, correction: colour.ColourCo
     px_per_mm : float
     skin : ndarray (h, w) bool
         Skin mask, already at ``px_per_mm``.
+    rounded_away : callable, optional
+        sRGB ``uint8`` at ``px_per_mm`` → the code values (float32, RGB) the JPEG
+        decode rounded away there (:meth:`analyzer.jpegchroma.ExactChroma.rgb_delta_at`),
+        added to first order in linear light (they are below a level).
     **fields
         Further :class:`SkinImage` fields (``frame``, ``own_masks``).
     """
     linear = resample(colour.srgb_to_linear_u16(srgb)).astype(np.float32) * np.float32(1 / 65535)
+    small = resample(srgb)
+    if rounded_away is not None:
+        linear += colour.linear_change(small, rounded_away(small))
     linear = cv2.transform(linear, np.asarray(correction.matrix, np.float32))
-    return SkinImage(linear, px_per_mm, skin, srgb=resample(srgb), colour=correction, **fields)
+    return SkinImage(linear, px_per_mm, skin, srgb=small, colour=correction, **fields)
 
 
 def _number(value) -> float | None:
