@@ -288,7 +288,8 @@ def colour_footing(baseline, followup, matrix=None, followup_px_per_mm=None) -> 
     own estimate: on the phantom harness redness retake noise (95th
     percentile, 8.2 / 4.1 px/mm) fell from 1.9 / 2.2 % to 1.1 / 1.3 % of the
     mean on light skin and from 3.7 / 3.0 % to 3.6 / 2.8 % on dark skin
-    (whose noise follows JPEG quality instead).  Without enough shared
+    (whose noise then followed the JPEG decode's rounding, read from the file's
+    own chroma since algorithm -18: :mod:`analyzer.jpegchroma`).  Without enough shared
     background the own estimates are used.
 
     A chart calibrates each photo's own absolute colour (its analysis), but
@@ -439,12 +440,12 @@ def same_capture_settings(baseline_capture: dict, followup_capture: dict) -> boo
     resolution (and the same quantisation tables where both fingerprints are
     known: results stored before they were read lack them); and not from two
     different (or one unknown) cameras, nor at ISO sensitivities more than a
-    third of a stop apart (:func:`same_iso`).  On the phantom a JPEG quality that
-    differs between visits is what most of dark skin's redness retake noise follows (RMS 1.3 % of the mean with
-    qualities 85–95 drawn per photo, 0.5 % with the same quality; 12 pairs
-    at 4.1 px/mm), so pairs saved alike get their own calibration
-    (``mdc["same_settings"]``, :func:`summary_mdc`).  Pixels without a file
-    (``format`` ``"array"``) are never alike.
+    third of a stop apart (:func:`same_iso`).  On the phantom the ISO (sensor noise
+    level) and JPEG quality of the two photos move dark skin's texture index (a
+    noisier or coarser photo reads rougher), so pairs saved alike get their own
+    calibration (``mdc["same_settings"]``, :func:`summary_mdc`); until colour was
+    read from the JPEG's own chroma (algorithm -18) they moved its redness too.
+    Pixels without a file (``format`` ``"array"``) are never alike.
     """
     kb, kf = _file_kind(baseline_capture), _file_kind(followup_capture)
     if (not kb or kb != kf or kb == "array" or baseline_capture.get("camera") != followup_capture.get("camera")
@@ -486,7 +487,7 @@ def not_saved_alike(baseline_capture: dict, followup_capture: dict) -> str | Non
 
     Such a pair is judged against the larger retake noise of photos saved
     differently (:func:`summary_mdc`), so the note says how to detect smaller
-    redness changes.
+    texture changes.
     """
     kinds = _file_kind(baseline_capture), _file_kind(followup_capture)
     flagged = (compression_difference(baseline_capture, followup_capture)
@@ -494,7 +495,7 @@ def not_saved_alike(baseline_capture: dict, followup_capture: dict) -> str | Non
                or iso_difference(baseline_capture, followup_capture))
     if kinds == ("HEIF", "HEIF") and not flagged:
         return ("the two photos are HEIC/HEIF, whose files do not say how they were compressed: "
-                "redness is judged against the larger retake noise of photos saved differently; "
+                "texture is judged against the larger retake noise of photos saved differently; "
                 "to detect smaller changes, have the camera save JPEG (on an iPhone: Settings, "
                 "Camera, Formats, Most Compatible) or PNG, and use the same camera at the same "
                 "setting at every visit")
@@ -507,7 +508,7 @@ def not_saved_alike(baseline_capture: dict, followup_capture: dict) -> str | Non
            else f"ISO {baseline_capture.get('iso')} vs {followup_capture.get('iso')}"
            if not same_iso(baseline_capture, followup_capture)
            else "only one photo names its camera")
-    return (f"the two photos were not saved alike ({why}): redness is judged against the "
+    return (f"the two photos were not saved alike ({why}): texture is judged against the "
             "larger retake noise of photos saved differently; photograph every visit with the "
             "same camera at the same setting to detect smaller changes")
 
@@ -715,7 +716,7 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None,
     bound of its 95th percentile (``benchmarks/accuracy.py:tone_mdc``).
     Two photos saved alike (``same_settings``, :func:`same_capture_settings`)
     take the calibration of such pairs, ``mdc["same_settings"]`` (built the
-    same way, kept only for indices it clearly lowers: redness on the
+    same way, kept only for indices it clearly lowers: texture on the
     phantom), where it is the smaller: saving alike removes a source of
     retake noise and cannot add one, so a larger same-settings MDC (from
     fewer pairs: 20–25 per tone) is sampling error, not noise.
