@@ -28,9 +28,6 @@ import numpy as np
 # JFIF (ITU-T T.871): RGB -> centred Cb, Cr; and Cb, Cr -> their share of R, G, B
 _TO_CHROMA = np.array([[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
 _CHROMA_TO_RGB = np.array([[0.0, 1.402], [-0.344136, -0.714136], [1.772, 0.0]], np.float32)
-# Orthonormal 8-point DCT-II: JPEG's forward DCT of a block is C @ block @ C.T (T.81 A.3.3)
-_DCT = np.array([[np.sqrt((1 if u == 0 else 2) / 8) * np.cos((2 * x + 1) * u * np.pi / 16)
-                  for x in range(8)] for u in range(8)], np.float32)
 # EXIF orientation -> (axes swapped, displayed x reversed, displayed y reversed) with respect
 # to the stored image: the transforms intake applies (Pillow's exif_transpose)
 _ORIENTATION_AXES = {1: (False, False, False), 2: (False, True, False), 3: (False, True, True),
@@ -187,7 +184,9 @@ def exact_chroma(rgb: np.ndarray, box: tuple[int, int, int, int], coding: Chroma
     # a clipped pixel's chroma is not the file's: its blocks stay as decoded
     clipped = cv2.inRange(patch, (1, 1, 1), (254, 254, 254)) == 0
     if clipped.any():
-        blocks = cv2.resize(clipped.view(np.uint8), (ns[0] // 8, ns[1] // 8), interpolation=cv2.INTER_AREA) > 0
+        # any clipped pixel marks its block (255 keeps one of 256 from rounding away)
+        blocks = cv2.resize(clipped.view(np.uint8) * np.uint8(255), (ns[0] // 8, ns[1] // 8),
+                            interpolation=cv2.INTER_AREA) > 0
         exact[np.repeat(np.repeat(blocks, 8, axis=0), 8, axis=1)] = np.nan
     return ExactChroma(exact, (x0, y0), (sx, sy))
 
@@ -205,9 +204,10 @@ def _requantised(decoded: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 
 def _blockwise(blocks: np.ndarray, inverse: bool = False) -> np.ndarray:
-    """The 2-D DCT (``C @ block @ C.T``, C = :data:`_DCT`) of each block of ``blocks``
-    (n, 8, 8), or its inverse, as two passes of ``cv2.dct`` over the rows of the
-    whole stack (several times faster than a stack of small matrix products)."""
+    """The orthonormal 2-D DCT-II of each block of ``blocks`` (n, 8, 8), which is
+    JPEG's forward DCT (T.81 A.3.3), or its inverse: two passes of ``cv2.dct``
+    over the rows of the whole stack (several times faster than a stack of
+    small matrix products)."""
     n = len(blocks)
     flags = cv2.DCT_ROWS | (cv2.DCT_INVERSE if inverse else 0)
     rows = cv2.dct(np.ascontiguousarray(blocks).reshape(n * 8, 8), flags=flags).reshape(n, 8, 8)
