@@ -252,7 +252,12 @@ def estimate_illuminant(linear: np.ndarray, mask: np.ndarray, p: float = SHADES_
     ok = (px.min(axis=1) > 0.002) & (px.max(axis=1) < 0.98)
     if ok.sum() < 500:
         return None
-    return np.power(np.mean(np.power(px[ok], p), axis=0), 1.0 / p)
+    return _p_norm(px[ok], p)
+
+
+def _p_norm(px: np.ndarray, p: float = SHADES_OF_GREY_P) -> np.ndarray:
+    """Per channel, the p-th power mean of pixels ``px`` (n, 3) float64: shades of grey."""
+    return np.power(np.mean(np.power(px, p), axis=0), 1.0 / p)
 
 
 # 8-bit sRGB levels whose linear value is within estimate_illuminant's (0.002, 0.98)
@@ -289,8 +294,7 @@ def _illuminant_on_grid(rgb: np.ndarray, step: int, mask: np.ndarray, exact=None
         return None
     ys, xs, values = ys[ok], xs[ok], values[ok]
     linear = srgb_to_linear_adjusted(values, exact.rgb_delta_at(values, ys * step, xs * step))
-    return np.power(np.mean(np.power(np.maximum(linear, 0).astype(np.float64), SHADES_OF_GREY_P), axis=0),
-                    1.0 / SHADES_OF_GREY_P)
+    return _p_norm(np.maximum(linear, 0).astype(np.float64))
 
 
 def _background_grid(shape: tuple[int, int], face: FaceLandmarks) -> tuple[int, np.ndarray]:
@@ -303,7 +307,7 @@ def _background_grid(shape: tuple[int, int], face: FaceLandmarks) -> tuple[int, 
     counted on that grid decides, and the mask is recomputed in the rare
     case the step then differs.
     """
-    x0, y0, x1, y1 = _window(shape, face, BACKGROUND_WINDOW)
+    x0, y0, x1, y1 = colour_window(shape, face)
     oval = face.points[list(FACE_OVAL)].astype(np.float32)
     r = BACKGROUND_MARGIN * face.interocular_px
     grown = cv2.contourArea(oval) + cv2.arcLength(oval, True) * r + np.pi * r * r
@@ -429,7 +433,7 @@ def background_gains(baseline_rgb: np.ndarray, followup_rgb: np.ndarray, baselin
     follow_cell = _cell_size(cell * scale)
     # only the face-anchored window of the baseline (cropped on the cell grid) and the
     # part of the follow-up it maps to are averaged: a 12 MP pair in ~30 ms, not 120
-    x0, y0, x1, y1 = _window(baseline_rgb.shape[:2], baseline_face, BACKGROUND_WINDOW)
+    x0, y0, x1, y1 = colour_window(baseline_rgb.shape[:2], baseline_face)
     x0, y0 = x0 // cell * cell, y0 // cell * cell
     if x1 - x0 < 2 * cell or y1 - y0 < 2 * cell:
         return None

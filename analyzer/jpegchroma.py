@@ -96,32 +96,10 @@ class ExactChroma:
     origin: tuple[int, int]
     factor: tuple[int, int]
 
-    def rgb_delta(self, pixels: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
-        """ΔR, ΔG, ΔB (h, w, 3) float32 to add to the decoded ``pixels`` (uint8, the
-        photo's ``[rows, cols]``) for the file's chroma; zero where not covered."""
-        (sx, sy), (ox, oy) = self.factor, self.origin
-        h, w = rows.stop - rows.start, cols.stop - cols.start
-        out = np.zeros((h, w, 3), np.float32)
-        n_rows, n_cols = self.samples.shape[:2]
-        i0, j0 = max(0, (rows.start - oy) // sy - 1), max(0, (cols.start - ox) // sx - 1)
-        i1, j1 = min(n_rows, -(-(rows.stop - oy) // sy) + 1), min(n_cols, -(-(cols.stop - ox) // sx) + 1)
-        if i1 <= i0 or j1 <= j0:
-            return out
-        part = self.samples[i0:i1, j0:j1]
-        if (sx, sy) != (1, 1):
-            part = cv2.resize(part, ((j1 - j0) * sx, (i1 - i0) * sy), interpolation=cv2.INTER_LINEAR)
-        y0, x0 = oy + i0 * sy, ox + j0 * sx   # displayed pixel of part[0, 0]
-        a, b = max(rows.start, y0), min(rows.stop, y0 + part.shape[0])
-        c, d = max(cols.start, x0), min(cols.stop, x0 + part.shape[1])
-        if b > a and d > c:
-            px = pixels[a - rows.start:b - rows.start, c - cols.start:d - cols.start]
-            out[a - rows.start:b - rows.start, c - cols.start:d - cols.start] = \
-                self._delta(part[a - y0:b - y0, c - x0:d - x0], px)
-        return out
-
     def rgb_delta_at(self, values: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-        """As :meth:`rgb_delta` for pixels of ``values`` (..., 3) uint8 at rows ``ys``
-        and columns ``xs`` (arrays of the same shape)."""
+        """ΔR, ΔG, ΔB (..., 3) float32 to add to the decoded pixels ``values`` (..., 3)
+        uint8 at rows ``ys`` and columns ``xs`` of the photo (arrays of the same
+        shape, may be fractional) for the file's chroma; zero where not covered."""
         (sx, sy), (ox, oy) = self.factor, self.origin
         n = int(np.size(xs))
         width = max(1, min(n, 4096))   # cv2.remap takes at most 32767 rows or columns
@@ -198,8 +176,9 @@ def _requantised(decoded: np.ndarray, table: np.ndarray) -> np.ndarray:
     blocks = np.ascontiguousarray(decoded.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)).reshape(-1, 8, 8)
     coef = _blockwise(blocks)
     levels = np.rint(coef / table) * table
-    levels[:, 0, 0] = _dc_levels(blocks, coef, levels, float(table[0, 0]))
     rebuilt = _blockwise(levels, inverse=True)
+    dc = _dc_levels(blocks, coef, levels, rebuilt, float(table[0, 0]))
+    rebuilt += ((dc - levels[:, 0, 0]) / 8)[:, None, None]   # a DC change moves every sample by 1/8 of it
     return np.ascontiguousarray(rebuilt.reshape(h // 8, w // 8, 8, 8).transpose(0, 2, 1, 3)).reshape(h, w)
 
 
@@ -215,7 +194,8 @@ def _blockwise(blocks: np.ndarray, inverse: bool = False) -> np.ndarray:
         .reshape(n, 8, 8).transpose(0, 2, 1)
 
 
-def _dc_levels(decoded: np.ndarray, coef: np.ndarray, levels: np.ndarray, step: float) -> np.ndarray:
+def _dc_levels(decoded: np.ndarray, coef: np.ndarray, levels: np.ndarray, rebuilt: np.ndarray,
+               step: float) -> np.ndarray:
     """Each block's DC coefficient (8 × its mean sample): the mean of the DC levels
     that decode to the block's samples.
 
@@ -225,8 +205,8 @@ def _dc_levels(decoded: np.ndarray, coef: np.ndarray, levels: np.ndarray, step: 
     this module removes.  A block whose AC coefficients quantised to zero
     decodes to one integer ``v``, which every level with a mean in
     ``[v - 1/2, v + 1/2)`` does.  Other blocks are tested against their
-    samples: the levels within ±2 steps of the nearest that miss at most one
-    sample more than the best.
+    samples (``rebuilt``: the inverse DCT of ``levels``): the levels within ±2
+    steps of the nearest that miss at most one sample more than the best.
     """
     flat = ~levels.reshape(-1, 64)[:, 1:].any(axis=-1)
     dc = levels[:, 0, 0].copy()
@@ -237,7 +217,7 @@ def _dc_levels(decoded: np.ndarray, coef: np.ndarray, levels: np.ndarray, step: 
     if rest.any():
         # a sample decodes right after a DC shift of s steps when
         # r - 1/2 <= s * step / 8 < r + 1/2, r = its integer minus the float rebuilt
-        r = np.rint(decoded[rest]) - _blockwise(levels[rest], inverse=True)
+        r = np.rint(decoded[rest]) - rebuilt[rest]
         d = np.float32(step / 8)
         first = np.clip(np.ceil((r - 0.5) / d), -3, 3).astype(np.int8)
         last = np.clip(np.ceil((r + 0.5) / d) - 1, -3, 3).astype(np.int8)
