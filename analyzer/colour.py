@@ -358,7 +358,7 @@ def _cell_size(px: float) -> int:
 
 def _cell_means(rgb: np.ndarray, cell: int, exact=None, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Mean linear light (float32) of each ``cell`` × ``cell`` block of an sRGB ``uint8`` image
-    (whole blocks only), and ``NaN`` where a block holds a clipped pixel.
+    (whole blocks only), and ``NaN`` where a pixel it averages is clipped.
 
     Blocks wider than 4 px are averaged over every ``cell // 4``-th pixel in
     each direction (at least 16 per block): a 12 MP photo's 1 mm cells of
@@ -378,7 +378,8 @@ def _cell_means(rgb: np.ndarray, cell: int, exact=None, origin: tuple[int, int] 
         delta = exact.rgb_delta_at(crop, origin[1] + ys * step, origin[0] + xs * step)
         means = cv2.resize(srgb_to_linear_adjusted(crop, delta), size, interpolation=cv2.INTER_AREA)
     clipped = cv2.inRange(crop, (0, 0, 0), (CLIPPED_SRGB - 1,) * 3) == 0
-    any_clipped = cv2.resize(clipped.view(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+    # 255 per clipped pixel, so that one of up to 510 averaged is not rounded away
+    any_clipped = cv2.resize(clipped.view(np.uint8) * np.uint8(255), size, interpolation=cv2.INTER_AREA) > 0
     means[any_clipped] = np.nan
     return means
 

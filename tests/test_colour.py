@@ -332,3 +332,13 @@ def test_background_gains_read_the_change_of_light_through_a_lighting_gradient(l
     gains_big = C.background_gains(cv2.resize(b, None, fx=k, fy=k), cv2.resize(f, None, fx=k, fy=k), big,
                                    scale @ true_transform(sf, sb) @ np.linalg.inv(scale))
     np.testing.assert_allclose(gains_big, gains, rtol=0.002)
+
+
+def test_a_background_cell_with_one_clipped_pixel_is_left_out():
+    """A cell's mean is unknown (NaN) as soon as one pixel it averages is clipped, not only
+    when about half of them are (the pixel-area mean of a 0/1 mask rounds to 0 below that)."""
+    rgb = np.full((48, 48, 3), 120, np.uint8)
+    rgb[15, 27] = (255, 200, 180)         # a pixel the 12-px cells (sampled every 3 px) average
+    means = C._cell_means(rgb, 12)
+    assert np.isnan(means[1, 2]).all()
+    assert np.isfinite(np.delete(means.reshape(-1, 3), 1 * 4 + 2, axis=0)).all()
