@@ -44,8 +44,9 @@ def read_calibrations(path: Path = MDC_PATH) -> list[dict]:
 
     Each is ``{"summary": {key: mdc}, "summary_by_tone": {ita_category: {key: mdc}},
     "metrics": {"name@region": mdc}, "same_settings": {the same three, "pairs": n},
-    "provenance": {..., "px_per_mm": ...}}`` (``same_settings``: photos saved alike,
-    :func:`summary_mdc`, :func:`metric_mdc`),
+    "decoded_colour": {the same}, "provenance": {..., "px_per_mm": ...}}``
+    (``same_settings``: photos saved alike; ``decoded_colour``: colour read from
+    decoded pixels; :func:`summary_mdc`, :func:`metric_mdc`),
     measured by ``benchmarks/accuracy.py --write-mdc`` at one phantom scale; a
     file with a single calibration (older format) reads as a list of one.
     """
@@ -549,6 +550,24 @@ def iso_difference(baseline_capture: dict, followup_capture: dict) -> str | None
             "at every visit so that the camera picks the same ISO")
 
 
+def decoded_colour_note(baseline_result: dict, followup_result: dict) -> str | None:
+    """A note when a photo's colour was read from its decoded pixels
+    (:func:`colour_from_decoded_pixels`), whose redness retakes vary more, so the
+    pair is judged against the larger retake noise of such photos; else ``None``."""
+    which = [name for name, r in (("baseline", baseline_result), ("follow-up", followup_result))
+             if colour_from_decoded_pixels(r)]
+    if not which:
+        return None
+    formats = sorted({str((r.get("capture") or {}).get("format") or "pixels")
+                      for name, r in (("baseline", baseline_result), ("follow-up", followup_result))
+                      if name in which})
+    return (f"the {' and '.join(which)} photo's colour was read from its decoded pixels "
+            f"({', '.join(formats)}; not a plain JPEG whose own colour data could be read): "
+            "redness is judged against the larger retake noise of such photos; to detect smaller "
+            "changes, save JPEG (on an iPhone: Settings, Camera, Formats, Most Compatible) without "
+            "a colour profile other than sRGB")
+
+
 def capture_differences(baseline_capture: dict, followup_capture: dict) -> list[str]:
     """The flags of two photos taken or saved differently (their ``capture`` dicts):
     compression, camera, ISO, saved almost alike."""
@@ -671,7 +690,7 @@ def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: st
     """
     if not series:
         return []
-    tone, alike = saved_like_baseline([photo for _, photo in series])
+    tone, alike, from_pixels = saved_like_baseline([photo for _, photo in series])
     points, base_values = [], {}
     for i, (visit, photo) in enumerate(series):
         stored = pick_stored(comparisons, series[0][1].id, photo.id) if i else None
@@ -689,9 +708,9 @@ def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: st
             if basis == COMPARED:  # the MDC stored with the comparison (older results lack a region's)
                 applied = stored_change(stored["result"], key, region, metric).get("mdc")
             if applied is None and mdc is not None:
-                applied = _band_mdc(mdc, key, tone, alike[i], region, metric)
+                applied = _band_mdc(mdc, key, tone, alike[i], region, metric, from_pixels[i])
             if basis == OWN_PHOTO and mdc is not None:
-                own = own_photo_mdc(mdc, key, tone, region, metric, alike[i])
+                own = own_photo_mdc(mdc, key, tone, region, metric, alike[i], from_pixels[i])
                 applied = applied if own is None else max(own, applied or 0.0)
             points.append(ChartPoint(visit, photo, key, float(value), basis, applied))
     for key in keys:  # the baseline's band: that of the next visit
@@ -702,7 +721,7 @@ def charted_series(series, comparisons, own_value, keys=SUMMARY_KEYS, region: st
 
 
 def summary_mdc(mdc: dict, key: str, ita_category: str | None,
-                same_settings: bool = False) -> tuple[float | None, str]:
+                same_settings: bool = False, decoded_colour: bool = False) -> tuple[float | None, str]:
     """The MDC of summary ``key`` for a baseline of skin tone ``ita_category``.
 
     Retake noise differs between skin tones (redness on dark skin: about
@@ -720,43 +739,75 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None,
     phantom), where it is the smaller: saving alike removes a source of
     retake noise and cannot add one, so a larger same-settings MDC (from
     fewer pairs: 20–25 per tone) is sampling error, not noise.
+    A pair with a photo whose colour was read from its decoded pixels
+    (``decoded_colour``, :func:`colour_from_decoded_pixels`) takes the
+    calibration of such pairs, ``mdc["decoded_colour"]`` (kept only for
+    indices it clearly raises: redness on the phantom), where it is the larger.
     Returns the MDC and where it came from (the category, or ``"all tones"``,
-    with ", photos saved alike" for the same-settings calibration).
+    with ", photos saved alike" or ", colour from decoded pixels" for those
+    calibrations).
     """
     general = _calibrated_mdc(mdc, key, ita_category)
     if same_settings and mdc.get("same_settings"):
         alike = _calibrated_mdc(mdc["same_settings"], key, ita_category)
         if alike[0] is not None and (general[0] is None or alike[0] < general[0]):
-            return alike[0], alike[1] + ", photos saved alike"
+            general = alike[0], alike[1] + ", photos saved alike"
+    if decoded_colour and mdc.get("decoded_colour"):
+        pixels = _calibrated_mdc(mdc["decoded_colour"], key, ita_category)
+        if pixels[0] is not None and (general[0] is None or pixels[0] > general[0]):
+            general = pixels[0], pixels[1] + ", " + DECODED_SOURCE
     return general
 
 
+DECODED_SOURCE = "colour from decoded pixels"
+
+
+def colour_from_decoded_pixels(result: dict) -> bool:
+    """Whether a stored analysis (``Analysis.to_dict()``) read its colour from the 8-bit
+    pixels of a lossy decode (HEIC, WebP, a colour-managed or unusual JPEG; pixels
+    without a file), not from the JPEG's own chroma (:mod:`analyzer.jpegchroma`) nor
+    from a lossless file.
+
+    The decode rounds smooth chroma to whole levels, which no longer averages out
+    (:mod:`analyzer.jpegchroma`); such photos keep the larger redness retake noise
+    measured before algorithm -18, so their pairs take their own calibration
+    (:func:`summary_mdc`).  Analyses stored before -18 do not say and count as not.
+    """
+    read = (result.get("settings") or {}).get("chroma")
+    return read == "decoded pixels" and _file_kind(result.get("capture") or {}) != "lossless"
+
+
 def own_photo_mdc(mdc: dict, key: str, ita_category: str | None, region: str = "whole_face",
-                  metric: str | None = None, same_settings: bool = False) -> float | None:
+                  metric: str | None = None, same_settings: bool = False,
+                  decoded_colour: bool = False) -> float | None:
     """The MDC of a photo's own value of summary ``key`` (or, in another region, of its
     ``metric``): the same statistics as :func:`summary_mdc` / :func:`metric_mdc` of no-change
     pairs' own values, each over its photo's whole visible face (``mdc["own_photo"]``,
     ``benchmarks/accuracy.py``; for a photo saved like the baseline, ``same_settings``,
-    that of such pairs where smaller); None when the calibration has none."""
+    that of such pairs where smaller; for colour read from decoded pixels,
+    ``decoded_colour``, that of such pairs where larger); None when the calibration has none."""
     own = mdc.get("own_photo")
-    return _band_mdc(own, key, ita_category, same_settings, region, metric) if own else None
+    return _band_mdc(own, key, ita_category, same_settings, region, metric, decoded_colour) if own else None
 
 
 def _band_mdc(mdc: dict, key: str, ita_category: str | None, same_settings: bool,
-              region: str, metric: str | None) -> float | None:
+              region: str, metric: str | None, decoded_colour: bool = False) -> float | None:
     """:func:`summary_mdc` of ``key`` on the whole face, else :func:`metric_mdc` of
     ``metric`` in ``region``."""
     if region == "whole_face":
-        return summary_mdc(mdc, key, ita_category, same_settings)[0]
-    return metric_mdc(mdc, f"{metric}@{region}", same_settings)
+        return summary_mdc(mdc, key, ita_category, same_settings, decoded_colour)[0]
+    return metric_mdc(mdc, f"{metric}@{region}", same_settings, decoded_colour)
 
 
-def metric_mdc(mdc: dict, key: str, same_settings: bool = False) -> float | None:
+def metric_mdc(mdc: dict, key: str, same_settings: bool = False, decoded_colour: bool = False) -> float | None:
     """The MDC of one metric in one region (``key``: ``"name@region"``): the general
-    one, or that of photos saved alike where it is smaller (as :func:`summary_mdc`)."""
+    one, or that of photos saved alike where it is smaller, or that of colour read from
+    decoded pixels where it is larger (as :func:`summary_mdc`)."""
     general = mdc.get("metrics", {}).get(key)
     alike = (mdc.get("same_settings") or {}).get("metrics", {}).get(key) if same_settings else None
-    return alike if alike is not None and (general is None or alike < general) else general
+    general = alike if alike is not None and (general is None or alike < general) else general
+    pixels = (mdc.get("decoded_colour") or {}).get("metrics", {}).get(key) if decoded_colour else None
+    return pixels if pixels is not None and (general is None or pixels > general) else general
 
 
 def _calibrated_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | None, str]:
@@ -782,17 +833,20 @@ def mdc_source(mdc_tone: str | None) -> str:
     return ("all skin tones" if tone == "all tones" else f"{tone} skin") + (f", {alike}" if alike else "")
 
 
-def saved_like_baseline(photos) -> tuple[str | None, list[bool]]:
+def saved_like_baseline(photos) -> tuple[str | None, list[bool], list[bool]]:
     """The baseline's skin tone (ITA° category) and, per photo, whether it was saved like
-    the baseline (:func:`same_capture_settings`; the baseline itself: False), from
-    the photos' stored analyses (baseline first): with resolution, what sets the
-    MDC ``compare`` applies to each pair."""
+    the baseline (:func:`same_capture_settings`; the baseline itself: False) and whether
+    its pair with the baseline has colour read from decoded pixels
+    (:func:`colour_from_decoded_pixels`), from the photos' stored analyses (baseline
+    first): with resolution, what sets the MDC ``compare`` applies to each pair."""
     results = [(p.latest_analysis.result or {}) if p.latest_analysis is not None else {} for p in photos]
     if not results:
-        return None, []
+        return None, [], []
     base = results[0].get("capture") or {}
+    base_pixels = colour_from_decoded_pixels(results[0])
     return ((results[0].get("summary") or {}).get("ita_category"),
-            [False] + [same_capture_settings(base, r.get("capture") or {}) for r in results[1:]])
+            [False] + [same_capture_settings(base, r.get("capture") or {}) for r in results[1:]],
+            [base_pixels or colour_from_decoded_pixels(r) for r in results])
 
 
 def course_mdc(resolutions) -> dict:
@@ -1068,11 +1122,13 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
 
     b_capture, f_capture = baseline.photo.info.to_dict(), followup.photo.info.to_dict()
     alike = same_capture_settings(b_capture, f_capture)
+    b_result, f_result = baseline.result.to_dict(), followup.result.to_dict()
+    from_pixels = colour_from_decoded_pixels(b_result) or colour_from_decoded_pixels(f_result)
     delta = {}
     for key in SUMMARY_KEYS:
         b, f = b_summary.get(key), f_summary.get(key)
         value = None if b is None or f is None else float(f - b)
-        limit, tone = summary_mdc(mdc, key, b_summary.get("ita_category"), alike)
+        limit, tone = summary_mdc(mdc, key, b_summary.get("ita_category"), alike, from_pixels)
         delta[key] = {**summary_change(value, b, limit), "mdc_tone": tone}
     per_region: dict[str, dict] = {}
     b_index, f_index = _index(b_metrics), _index(f_metrics)
@@ -1082,7 +1138,7 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
             continue
         bv, fv = bm.get("value"), fm.get("value")
         value = None if bv is None or fv is None else float(fv - bv)
-        limit = metric_mdc(mdc, key, alike)
+        limit = metric_mdc(mdc, key, alike, from_pixels)
         significant, status = classify(value, limit, more_is(str(bm.get("direction", ""))))
         per_region.setdefault(bm["region"], {})[bm["name"]] = {
             "baseline": bv, "followup": fv, "delta": value, "unit": bm.get("unit"),
@@ -1109,6 +1165,7 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     for changes in per_region.values():
         judge_region_cross_effects(changes)
     flags += capture_differences(b_capture, f_capture) + ([colour_flag] if colour_flag else [])
+    flags += [note for note in [decoded_colour_note(b_result, f_result)] if note]
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
         flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "
                      "is expected after the procedure and is not a trend")

@@ -22,7 +22,11 @@ prints per concern (texture, redness, pigmentation) and tone:
 - alignment corner error against the sidecar transform;
 - with ``--same-settings N``: N more no-change pairs per split and tone whose follow-up
   is saved like the baseline, their retake noise, MDC (``same_settings`` in the
-  calibration) and false alarms.
+  calibration) and false alarms;
+- with ``--decoded-colour N``: N more no-change pairs per split and tone whose photos
+  are analysed from their decoded pixels, without the JPEG's own chroma (what a HEIC,
+  WebP or colour-managed photo gets), their retake noise, MDC (``decoded_colour``)
+  and false alarms.
 
 Run: ``.venv/bin/python benchmarks/accuracy.py [--quick] [--tones light,dark] [--write-mdc]``.
 ``--write-mdc`` stores the calibration (with provenance) in ``analyzer/data/mdc.json``,
@@ -77,17 +81,20 @@ class Case:
     seed: int = 0
     split: str = "eval"      # "calib" no-change pairs set the MDC; "eval" ones test it
     settings: str = "mixed"  # "mixed": JPEG quality drawn per photo; "same": the follow-up saved as the baseline
+    colour: str = "file"     # "file": colour read as intake reads it; "decoded": from the decoded pixels only
 
 
 SAME_SETTINGS_SEEDS = 100_000   # seeds of the same-settings pairs start this far on (the others keep theirs)
+DECODED_SEEDS = 200_000         # ... and those of the pairs read from decoded pixels this far
 
 
 def build_cases(tones, n_nochange: int, regional: bool, quick: bool, first_seed: int = 1000,
-                n_same: int = 0, settings: str = "mixed") -> list[Case]:
+                n_same: int = 0, settings: str = "mixed", n_decoded: int = 0) -> list[Case]:
     """The pairs of a run: per tone ``n_nochange`` no-change pairs per split, the dose
     cases (and single-region ones), all taken with ``settings`` (the run's design), then
     ``n_same`` extra no-change pairs per split saved alike (the follow-up at the
-    baseline's JPEG quality and ISO)."""
+    baseline's JPEG quality and ISO), then ``n_decoded`` extra no-change pairs per split
+    (taken as the design's) whose colour is read from the decoded pixels."""
     cases = []
     seed = first_seed
     for tone in tones:
@@ -109,6 +116,12 @@ def build_cases(tones, n_nochange: int, regional: bool, quick: bool, first_seed:
             for _ in range(n_same):
                 cases.append(Case(tone, None, "none", 0.0, [], None, seed, split, "same"))
                 seed += 1
+    seed = first_seed + DECODED_SEEDS
+    for tone in tones:
+        for split in ("calib", "eval"):
+            for _ in range(n_decoded):
+                cases.append(Case(tone, None, "none", 0.0, [], None, seed, split, settings, "decoded"))
+                seed += 1
     return cases
 
 
@@ -124,9 +137,10 @@ def run_case(case: Case, scale: float, strength: float) -> dict:
     """Photograph one pair as files and compare them as the CLI does (from the files)."""
     from dataclasses import replace
 
-    from analyzer.compare import compare_analysed, same_capture_settings
+    from analyzer.compare import colour_from_decoded_pixels, compare_analysed, same_capture_settings
+    from analyzer.intake import load_photo
     from analyzer.phantom import Capture, Change, photograph_file, true_transform
-    from analyzer.pipeline import analyze
+    from analyzer.pipeline import analyse_pixels, analyze
 
     face = phantom_face(scale, case.seed % 7, case.tone)
     rng = np.random.default_rng(case.seed)
@@ -136,7 +150,10 @@ def run_case(case: Case, scale: float, strength: float) -> dict:
     b_file, b_side = photograph_file(face, [], b_capture, seed=case.seed * 2)
     changes = [Change(k, d, case.region) for k, d in case.changes]
     f_file, f_side = photograph_file(face, changes, f_capture, seed=case.seed * 2 + 1)
-    baseline, followup = analyze(b_file), analyze(f_file)
+    if case.colour == "decoded":   # the file's pixels, without its chroma coefficients
+        baseline, followup = (analyse_pixels(p.pixels, p.info) for p in map(load_photo, (b_file, f_file)))
+    else:
+        baseline, followup = analyze(b_file), analyze(f_file)
     t0 = time.perf_counter()
     comparison, al = compare_analysed(baseline, followup, mdc=MDC_NONE)
     seconds = time.perf_counter() - t0
@@ -154,6 +171,8 @@ def run_case(case: Case, scale: float, strength: float) -> dict:
            "baseline": {k: comparison.baseline["summary"].get(k) for k in CONCERNS},
            "ita_category": comparison.baseline["summary"].get("ita_category"),
            "same_settings": same_capture_settings(baseline.photo.info.to_dict(), followup.photo.info.to_dict()),
+           "decoded_colour": colour_from_decoded_pixels(baseline.result.to_dict())
+           or colour_from_decoded_pixels(followup.result.to_dict()),
            "px_per_mm": comparison.baseline["summary"].get("px_per_mm")}
     out["metric_deltas"] = {f"{name}@{region}": v["delta"]
                             for region, metrics in comparison.regions.items()
@@ -277,22 +296,41 @@ MIN_SAME_PAIRS = 40   # photos saved alike get their own calibration from this m
 # of the general one: only a clear gain is a gain (the per-tone MDC of 20–25 pairs saved
 # alike is noisy, and taking the smaller of two noisy MDCs would lower the threshold by chance)
 ALIKE_GAIN = 0.8
+# Pairs whose colour is read from decoded pixels get their own calibration for an index whose
+# pooled MDC it raises above this share of the general one (a clear loss, not sampling error).
+DECODED_LOSS = 1.25
 
 
 def alike_calibration(alike: list[dict], general: dict) -> dict:
     """The calibration of pairs saved alike (``same_settings``), kept for the indices whose
     pooled MDC it lowers clearly (below :data:`ALIKE_GAIN` × the general one)."""
+    return variant_calibration(alike, general, "photos saved alike",
+                               lambda mine, pooled: mine < ALIKE_GAIN * pooled)
+
+
+def decoded_calibration(pairs: list[dict], general: dict) -> dict:
+    """The calibration of pairs whose colour is read from their decoded pixels
+    (``decoded_colour``), kept for the indices whose pooled MDC it raises clearly (above
+    :data:`DECODED_LOSS` × the general one)."""
+    return variant_calibration(pairs, general, "colour read from decoded pixels",
+                               lambda mine, pooled: mine > DECODED_LOSS * pooled)
+
+
+def variant_calibration(pairs: list[dict], general: dict, label: str, kept) -> dict:
+    """The calibration of one kind of pair (:func:`summary_calibration` and per metric),
+    for the indices (and their metric families) where ``kept(its pooled MDC, the general
+    one)``."""
     from analyzer.metrics.registry import REGISTRY
 
-    same = summary_calibration(alike, "photos saved alike")
-    gains = [k for k in CONCERNS if same["summary"][k] < ALIKE_GAIN * general["summary"][k]]
-    print(f"  photos saved alike get their own MDC for: {', '.join(gains) or 'no index'}")
-    metrics = per_metric_mdc(alike)
-    return {"summary": {k: same["summary"][k] for k in gains},
-            "summary_by_tone": {c: {k: v[k] for k in gains} for c, v in same["summary_by_tone"].items()},
+    own = summary_calibration(pairs, label)
+    keys = [k for k in CONCERNS if kept(own["summary"][k], general["summary"][k])]
+    print(f"  {label}: own MDC for {', '.join(keys) or 'no index'}")
+    metrics = per_metric_mdc(pairs)
+    return {"summary": {k: own["summary"][k] for k in keys},
+            "summary_by_tone": {c: {k: v[k] for k in keys} for c, v in own["summary_by_tone"].items()},
             "metrics": {key: v for key, v in metrics.items()
-                        if key.split("@")[0] in REGISTRY and REGISTRY[key.split("@")[0]].family in gains},
-            "pairs": len(alike)}
+                        if key.split("@")[0] in REGISTRY and REGISTRY[key.split("@")[0]].family in keys},
+            "pairs": len(pairs)}
 
 
 def summary_calibration(calib: list[dict], label: str) -> dict:
@@ -321,16 +359,19 @@ def own_rows(pairs: list[dict]) -> list[dict]:
             if r.get("own_delta") and all(r["own_delta"].get(k) is not None for k in CONCERNS)]
 
 
-def own_photo_calibration(calib: list[dict], alike: list[dict] = ()) -> dict:
+def own_photo_calibration(calib: list[dict], alike: list[dict] = (), decoded: list[dict] = ()) -> dict:
     """The MDC of each photo's own values (its whole visible face, not the skin a
     comparison finds in both photos): what a progress chart's band is at a visit
     without a trusted comparison (``analyzer.compare.charted_series``); from the
-    pairs ``alike`` (saved alike) also their own (``same_settings``, as
-    :func:`alike_calibration`)."""
+    pairs ``alike`` (saved alike) and ``decoded`` (colour read from decoded pixels)
+    also their own (``same_settings``, ``decoded_colour``, as :func:`alike_calibration`,
+    :func:`decoded_calibration`)."""
     rows = own_rows(calib)
     out = {**summary_calibration(rows, "each photo's own values"), "metrics": per_metric_mdc(rows)}
     if len(own_rows(alike)) >= MIN_SAME_PAIRS:
         out["same_settings"] = alike_calibration(own_rows(alike), out)
+    if len(own_rows(decoded)) >= MIN_SAME_PAIRS:
+        out["decoded_colour"] = decoded_calibration(own_rows(decoded), out)
     return out
 
 
@@ -343,6 +384,11 @@ def settings_of(r: dict) -> str:
 def mixed(r: dict) -> bool:
     """A pair taken with the JPEG quality and ISO drawn per photo (not saved alike)."""
     return settings_of(r) == "mixed"
+
+
+def decoded(r: dict) -> bool:
+    """A pair of ``--decoded-colour``: its colour read from the decoded pixels."""
+    return r["case"].get("colour") == "decoded"
 
 
 def run_calibration(results: list[dict]) -> dict:
@@ -359,7 +405,7 @@ def run_calibration(results: list[dict]) -> dict:
     calibrate it, and a run taken alike (``--settings same --judge-shipped``, fresh
     seeds) tests it.
     """
-    nochange = [r for r in results if r["case"]["concern"] is None]
+    nochange = [r for r in results if r["case"]["concern"] is None and not decoded(r)]
     calib = [r for r in nochange if r["case"]["split"] == "calib"]
     calib_mixed = [r for r in calib if mixed(r)]
     calibration = {**summary_calibration(calib_mixed, "JPEG quality drawn per photo"),
@@ -367,8 +413,11 @@ def run_calibration(results: list[dict]) -> dict:
     alike = [r for r in nochange if r.get("same_settings") and (r["case"]["split"] == "calib" or not mixed(r))]
     if len(alike) >= MIN_SAME_PAIRS:
         calibration["same_settings"] = alike_calibration(alike, calibration)
+    from_pixels = [r for r in results if decoded(r) and r["case"]["split"] == "calib"]
+    if len(from_pixels) >= MIN_SAME_PAIRS:
+        calibration["decoded_colour"] = decoded_calibration(from_pixels, calibration)
     if own_rows(calib_mixed):
-        calibration["own_photo"] = own_photo_calibration(calib_mixed, alike)
+        calibration["own_photo"] = own_photo_calibration(calib_mixed, alike, from_pixels)
     return calibration
 
 
@@ -385,7 +434,7 @@ def report(results: list[dict], tones, settings: str = "mixed", calibration: dic
     calibration = run_calibration(results) if own else calibration
 
     def design(r):
-        return settings_of(r) == settings
+        return settings_of(r) == settings and not decoded(r)
 
     def evaluates(r):  # a no-change pair that tests the calibration
         return r["case"]["concern"] is None and (not own or r["case"]["split"] == "eval")
@@ -393,7 +442,8 @@ def report(results: list[dict], tones, settings: str = "mixed", calibration: dic
     by_tone = {t: [r for r in results if r["case"]["tone"] == t and design(r)] for t in tones}
 
     def limit(r, k):  # the MDC compare applies to this pair
-        return summary_mdc(calibration, k, r.get("ita_category"), bool(r.get("same_settings")))[0]
+        return summary_mdc(calibration, k, r.get("ita_category"), bool(r.get("same_settings")),
+                           decoded_colour=bool(r.get("decoded_colour")))[0]
 
     judged_by_id = {}
 
@@ -429,6 +479,7 @@ def report(results: list[dict], tones, settings: str = "mixed", calibration: dic
     caution_table([r for rs in by_tone.values() for r in rs if r["case"]["region"] is None], judged)
     if settings == "mixed":
         same_settings_table(results, tones, limit, flagged)
+    decoded_table(results, tones, limit, flagged)
     pooled = [r for r in results if evaluates(r) and design(r)]
     if pooled:
         print("\nfalse alarms pooled over tones (Clopper-Pearson 95 % interval; one tone's cell "
@@ -478,7 +529,8 @@ def region_flagged(r: dict, key: str, calibration: dict) -> bool:
     changes = {}
     for name in {key.split("@")[0], "texture_index", "pigmentation_index"}:
         k = f"{name}@{region}"
-        value, limit = r["metric_deltas"].get(k), metric_mdc(calibration, k, bool(r.get("same_settings")))
+        value, limit = r["metric_deltas"].get(k), metric_mdc(calibration, k, bool(r.get("same_settings")),
+                                                             decoded_colour=bool(r.get("decoded_colour")))
         if value is not None:
             changes[name] = {"baseline": r["metric_baseline"].get(k), "delta": value, "mdc": limit,
                              "significant": limit is not None and abs(value) > limit}
@@ -515,12 +567,27 @@ def caution_table(results: list[dict], judged) -> None:
 def same_settings_table(results: list[dict], tones, limit, flagged) -> None:
     """Retake noise and false alarms of the no-change pairs saved alike (``--same-settings``;
     their false alarms are in-sample: these pairs calibrate the MDC of photos saved alike)."""
-    same = [r for r in results if r["case"]["concern"] is None and not mixed(r)]
+    variant_table([r for r in results if r["case"]["concern"] is None and not mixed(r) and not decoded(r)],
+                  tones, limit, flagged,
+                  "no-change pairs saved alike (follow-up at the baseline's JPEG quality): retake noise "
+                  "(95th pct |delta|, % of mean), the MDC compare applies (% of mean), false alarms "
+                  "(in-sample: these pairs set that MDC; --settings same --judge-shipped tests it)")
+
+
+def decoded_table(results: list[dict], tones, limit, flagged) -> None:
+    """Retake noise and false alarms of the no-change pairs whose colour is read from the
+    decoded pixels (``--decoded-colour``; false alarms on their eval split)."""
+    variant_table([r for r in results if r["case"]["concern"] is None and decoded(r)], tones, limit, flagged,
+                  "no-change pairs with colour read from the decoded pixels (not the JPEG's chroma): "
+                  "retake noise (95th pct |delta|, % of mean), the MDC compare applies (% of mean), "
+                  "false alarms (eval split)")
+
+
+def variant_table(same: list[dict], tones, limit, flagged, title: str) -> None:
+    """Per tone and index: retake noise, applied MDC and false alarms of no-change pairs ``same``."""
     if not same:
         return
-    print("\nno-change pairs saved alike (follow-up at the baseline's JPEG quality): retake noise "
-          "(95th pct |delta|, % of mean), the MDC compare applies (% of mean), false alarms "
-          "(in-sample: these pairs set that MDC; --settings same --judge-shipped tests it)")
+    print("\n" + title)
     print(f"{'tone':13s}" + "".join(f"{k:>26s}" for k in CONCERNS))
     for tone in tones:
         rs = [r for r in same if r["case"]["tone"] == tone]
@@ -551,6 +618,10 @@ def main(argv=None) -> int:
     parser.add_argument("--same-settings", type=int, default=0,
                         help="extra no-change pairs per split and tone saved alike (the follow-up "
                              "at the baseline's JPEG quality): their own MDC")
+    parser.add_argument("--decoded-colour", type=int, default=0,
+                        help="extra no-change pairs per split and tone whose colour is read from the "
+                             "decoded pixels, not the JPEG's chroma (as for HEIC, WebP, colour-managed "
+                             "photos): their own MDC")
     parser.add_argument("--settings", choices=("mixed", "same"), default="mixed",
                         help="how every pair of the design is taken: mixed (JPEG quality and ISO "
                              "drawn per photo) or same (the follow-up taken and saved like the "
@@ -579,7 +650,7 @@ def main(argv=None) -> int:
     else:
         cases = build_cases(tones, args.nochange, regional=not args.quick, quick=args.quick,
                             first_seed=1000 + args.seed_offset, n_same=args.same_settings,
-                            settings=args.settings)
+                            settings=args.settings, n_decoded=args.decoded_colour)
         print(f"{len(cases)} pairs, tones {tones}, scale {args.scale}, retake strength {args.strength}")
         results = run_cases(cases, args.scale, args.strength, args.workers)
     shipped = None
@@ -603,10 +674,12 @@ def _command(args, calib) -> str:
     re-derivation: the run that stored them, whose seeds are the defaults)."""
     if getattr(args, "from_json", None):
         tones = max(1, len(args.tones.split(",")))
-        per_tone = sum(map(mixed, calib)) // tones
+        from_pixels = sum(map(decoded, calib))
+        per_tone = (sum(map(mixed, calib)) - from_pixels) // tones
         same = (len(calib) - sum(map(mixed, calib))) // tones
         return (f"benchmarks/accuracy.py --scale {args.scale:g} --nochange {per_tone} --write-mdc"
                 + (f" --same-settings {same}" if same else "")
+                + (f" --decoded-colour {from_pixels // tones}" if from_pixels else "")
                 + (f" --seed-offset {args.seed_offset}" if getattr(args, "seed_offset", 0) else ""))
     return "benchmarks/accuracy.py " + " ".join(
         a for a in sys.argv[1:] if a != "--json-out" and a != args.json_out)
@@ -625,8 +698,9 @@ def write_mdc(results, calibration, args) -> None:
             "algorithm_version": ALGORITHM_VERSION,
             "command": _command(args, calib),
             "from_json": bool(getattr(args, "from_json", None)),
-            "pairs": len(calib), "tones": args.tones, "scale": args.scale,
+            "pairs": sum(not decoded(r) for r in calib), "tones": args.tones, "scale": args.scale,
             "pairs_saved_alike": calibration.get("same_settings", {}).get("pairs", 0),
+            "pairs_decoded_colour": calibration.get("decoded_colour", {}).get("pairs", 0),
             "px_per_mm": round(float(np.median([r["px_per_mm"] for r in calib])), 2),
             "retake_strength": args.strength,
             "statistic": "max(95th percentile of |delta|, 1.96 x RMS delta); per skin tone: "
@@ -634,6 +708,9 @@ def write_mdc(results, calibration, args) -> None:
                          "pairs saved alike (same format, JPEG quality, colour resolution, camera) "
                          "also calibrated on their own (same_settings), for the indices whose pooled "
                          "MDC that lowers below ALIKE_GAIN x the general one, used where smaller; "
+                         "pairs whose colour is read from decoded pixels (not the JPEG's chroma) "
+                         "calibrated on their own (decoded_colour), for the indices whose pooled MDC "
+                         "that raises above DECODED_LOSS x the general one, used where larger; "
                          "own_photo: the same statistics of each photo's own values (whole visible "
                          "face; pairs saved alike too), the band of a chart point without a trusted "
                          "comparison",
