@@ -554,15 +554,15 @@ def decoded_colour_note(baseline_result: dict, followup_result: dict) -> str | N
     """A note when a photo's colour was read from its decoded pixels
     (:func:`colour_from_decoded_pixels`), whose redness retakes vary more, so the
     pair is judged against the larger retake noise of such photos; else ``None``."""
-    which = [name for name, r in (("baseline", baseline_result), ("follow-up", followup_result))
+    which = [(name, str((r.get("capture") or {}).get("format") or "pixels"))
+             for name, r in (("baseline", baseline_result), ("follow-up", followup_result))
              if colour_from_decoded_pixels(r)]
     if not which:
         return None
-    formats = sorted({str((r.get("capture") or {}).get("format") or "pixels")
-                      for name, r in (("baseline", baseline_result), ("follow-up", followup_result))
-                      if name in which})
-    return (f"the {' and '.join(which)} photo's colour was read from its decoded pixels "
-            f"({', '.join(formats)}; not a plain JPEG whose own colour data could be read): "
+    formats = ", ".join(sorted({fmt for _, fmt in which}))
+    whose = "the baseline and follow-up photos'" if len(which) == 2 else f"the {which[0][0]} photo's"
+    return (f"{whose} colour was read from decoded pixels ({formats}; not a plain JPEG whose own "
+            "colour data could be read): "
             "redness is judged against the larger retake noise of such photos; to detect smaller "
             "changes, save JPEG (on an iPhone: Settings, Camera, Formats, Most Compatible) without "
             "a colour profile other than sRGB")

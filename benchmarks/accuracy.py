@@ -653,6 +653,8 @@ def main(argv=None) -> int:
                             settings=args.settings, n_decoded=args.decoded_colour)
         print(f"{len(cases)} pairs, tones {tones}, scale {args.scale}, retake strength {args.strength}")
         results = run_cases(cases, args.scale, args.strength, args.workers)
+        if args.json_out:   # first: a report that fails loses no photographed pair
+            Path(args.json_out).write_text(json.dumps(results, indent=1))
     shipped = None
     if args.judge_shipped:
         from analyzer.compare import load_mdc
@@ -660,10 +662,13 @@ def main(argv=None) -> int:
         shipped = load_mdc(px_per_mm=float(np.median([r["px_per_mm"] for r in results])))
         print(f"judged with the shipped calibration at {shipped['provenance'].get('px_per_mm')} px/mm "
               f"(algorithm {shipped['provenance'].get('algorithm_version')})")
+    if shipped is None and not any(r["case"]["concern"] is None and r["case"]["split"] == "calib"
+                                   and mixed(r) and not decoded(r) for r in results):
+        print("no calibration no-change pairs (--nochange 0): nothing to judge with; "
+              "the pairs are kept with --json-out for a later --from-json")
+        return 0
     calibration = report(results, tones, args.settings, shipped)
     print(f"total {time.perf_counter() - t0:.0f} s")
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(results, indent=1))
     if args.write_mdc:
         write_mdc(results, calibration, args)
     return 0

@@ -35,14 +35,15 @@ def no_change_pair(args: tuple[str, int, float]) -> dict[str, tuple[float, float
     no-change pair (the last: the band of a chart point without a trusted comparison,
     ``analyzer.compare.own_photo_mdc``; the MDC where not calibrated)."""
     from analyzer.compare import compare_analysed, load_mdc, own_photo_mdc
-    from analyzer.phantom import TONES, Capture, make_face, photograph
-    from analyzer.pipeline import analyse_pixels
+    from analyzer.phantom import TONES, Capture, make_face, photograph_file
+    from analyzer.pipeline import analyze
 
     tone, seed, scale = args
     face = make_face(scale=scale, seed=seed % 7, tone=TONES[tone])
     rng = np.random.default_rng(1000 + seed)
-    b = analyse_pixels(photograph(face, [], Capture.random(rng, 0.7), seed=2 * seed)[0])
-    f = analyse_pixels(photograph(face, [], Capture.random(rng, 0.7), seed=2 * seed + 1)[0])
+    # as files, read through intake as the CLI and dashboard read them (colour from the JPEG's chroma)
+    b = analyze(photograph_file(face, [], Capture.random(rng, 0.7), seed=2 * seed)[0])
+    f = analyze(photograph_file(face, [], Capture.random(rng, 0.7), seed=2 * seed + 1)[0])
     c, _ = compare_analysed(b, f)
     calibration = load_mdc(px_per_mm=c.baseline["summary"]["px_per_mm"])
     out = {}

@@ -254,3 +254,37 @@ def test_a_run_taken_alike_judged_with_a_given_calibration(capsys):
     assert "pigmentation  0/10 = 0.0 %" in out
     row = next(line for line in out.splitlines() if line.startswith("dark") and "texture" in line)
     assert row.split()[-2] == "30%"
+
+
+def test_pairs_read_from_decoded_pixels_calibrate_only_what_they_clearly_raise(capsys):
+    """``--decoded-colour`` pairs get their own calibration for an index whose MDC they raise
+    by more than DECODED_LOSS (here redness, 4×), stay out of the general calibration and of
+    the design's tables, and are judged with it (their own false-alarm table)."""
+    import accuracy
+
+    rng = np.random.default_rng(5)
+
+    def pair(i, split, colour, redness):
+        return {"case": {"tone": "tan", "concern": None, "label": "none", "signed_dose": 0.0, "changes": [],
+                         "region": None, "seed": i, "split": split, "settings": "mixed", "colour": colour},
+                "delta": {"texture": rng.normal(0, 0.1), "redness": rng.normal(0, redness),
+                          "pigmentation": rng.normal(0, 0.1)},
+                "baseline": {"texture": 20.0, "redness": 0.3, "pigmentation": 10.0},
+                "ita_category": "tan", "same_settings": False, "decoded_colour": colour == "decoded",
+                "px_per_mm": 4.1, "corner_err": 0.1, "align_ok": True, "seconds": 1.0,
+                "metric_deltas": {"hemoglobin_density@left_cheek": rng.normal(0, redness),
+                                  "texture_index@forehead": rng.normal(0, 0.1)}}
+
+    results = [pair(i, split, colour, 0.004 if colour == "decoded" else 0.001)
+               for colour in ("file", "decoded") for split in ("calib", "eval") for i in range(60)]
+    calibration = accuracy.report(results, ["tan"])
+    general, decoded = calibration["summary"], calibration["decoded_colour"]
+    assert general["redness"] == accuracy.mdc95([r["delta"]["redness"] for r in results[:60]])
+    assert set(decoded["summary"]) == {"redness"} and decoded["summary"]["redness"] > 2 * general["redness"]
+    assert set(decoded["metrics"]) == {"hemoglobin_density@left_cheek"} and decoded["pairs"] == 60
+    printed = capsys.readouterr().out
+    table = printed.split("colour read from the decoded pixels (not the JPEG's chroma)")[1]
+    assert "false alarms pooled over tones" in table
+    # the decoded pairs are judged with their own MDC: few false alarms, not most of them
+    pooled = table.split("false alarms pooled over tones: ")[1].splitlines()[0]
+    assert int(pooled.split("redness ")[1].split("/")[0]) <= 6

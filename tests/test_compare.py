@@ -697,3 +697,60 @@ def test_the_followup_is_measured_at_the_scale_the_alignment_gives(monkeypatch):
     assert comparison.followup["summary"]["px_per_mm"] == pytest.approx(expected, rel=1e-3)
     assert comparison.baseline["summary"]["px_per_mm"] == pytest.approx(b_scale, rel=1e-4)
     assert looked_up == [pytest.approx(min(b_scale, expected), rel=1e-3)]
+
+
+def test_pairs_with_colour_from_decoded_pixels_take_their_own_larger_calibration():
+    """Colour read from a lossy decode's pixels varies more between retakes (the decode
+    rounds smooth chroma), so such pairs take the ``decoded_colour`` MDC where larger,
+    per tone and per region; saved alike and decoded, each variant moves it its own way."""
+    from analyzer.compare import metric_mdc, summary_mdc
+
+    mdc = {"summary": {"redness": 1.0, "texture": 1.0}, "summary_by_tone": {"dark": {"redness": 1.5}},
+           "metrics": {"hemoglobin_density@left_cheek": 0.004, "texture_index@forehead": 0.6},
+           "same_settings": {"summary": {"texture": 0.5}, "summary_by_tone": {}},
+           "decoded_colour": {"summary": {"redness": 2.0, "texture": 0.8},
+                              "summary_by_tone": {"dark": {"redness": 4.0}, "light": {"redness": 1.0}},
+                              "metrics": {"hemoglobin_density@left_cheek": 0.009,
+                                          "texture_index@forehead": 0.5}}}
+    assert summary_mdc(mdc, "redness", "dark", decoded_colour=True) == (4.0, "dark, colour from decoded pixels")
+    assert summary_mdc(mdc, "redness", "light", decoded_colour=True) == (2.0, "all tones, colour from decoded pixels")
+    assert summary_mdc(mdc, "redness", "dark") == (1.5, "dark")
+    assert summary_mdc(mdc, "texture", "dark", decoded_colour=True) == (1.0, "all tones")  # smaller: not taken
+    assert summary_mdc(mdc, "texture", "dark", same_settings=True) == (0.5, "all tones, photos saved alike")
+    assert summary_mdc(mdc, "redness", "dark", True, True) == (4.0, "dark, colour from decoded pixels")
+    assert metric_mdc(mdc, "hemoglobin_density@left_cheek", decoded_colour=True) == 0.009
+    assert metric_mdc(mdc, "hemoglobin_density@left_cheek") == 0.004
+    assert metric_mdc(mdc, "texture_index@forehead", decoded_colour=True) == 0.6
+
+
+def test_a_webp_follow_up_is_judged_as_colour_from_decoded_pixels():
+    """A follow-up saved as WebP has no JPEG chroma to read: the comparison says so and
+    judges redness against the calibration of such pairs; a plain JPEG pair does not."""
+    import io
+
+    from analyzer.compare import colour_from_decoded_pixels, compare_analysed
+    from analyzer.phantom import TONES, Capture, make_face, photograph_file
+    from analyzer.pipeline import analyse_pixels, analyze
+
+    face = make_face(6.0, seed=2, tone=TONES["tan"])
+    jpegs = [photograph_file(face, [], Capture(jpeg_quality=90, noise=1.0), seed=s)[0] for s in (31, 32)]
+    lossless = photograph_file(face, [], Capture(noise=1.0), seed=32)[0]
+    webp = io.BytesIO()
+    Image.open(io.BytesIO(lossless)).save(webp, "WEBP", quality=90)
+    baseline, followup, followup_webp = analyze(jpegs[0]), analyze(jpegs[1]), analyze(webp.getvalue())
+    assert [colour_from_decoded_pixels(a.result.to_dict()) for a in (baseline, followup, followup_webp)] \
+        == [False, False, True]
+    assert not colour_from_decoded_pixels(analyze(lossless).result.to_dict())      # PNG: exact pixels
+    assert colour_from_decoded_pixels(analyse_pixels(baseline.photo.pixels).result.to_dict())  # no file
+
+    mdc = {"summary": {k: 1e-3 for k in ("texture", "redness", "pigmentation")}, "metrics": {},
+           "decoded_colour": {"summary": {"redness": 0.5}, "summary_by_tone": {}, "metrics": {}},
+           "provenance": {}}
+    plain, _ = compare_analysed(baseline, followup, mdc=mdc)
+    mixed, _ = compare_analysed(baseline, followup_webp, mdc=mdc)
+    assert plain.delta["redness"]["mdc"] == 1e-3 and mixed.delta["redness"]["mdc"] == 0.5
+    assert mixed.delta["redness"]["mdc_tone"] == "all tones, colour from decoded pixels"
+    assert mixed.delta["texture"]["mdc"] == 1e-3
+    note = [f for f in mixed.flags if "decoded pixels" in f]
+    assert note and "the follow-up photo's colour was read from decoded pixels (WEBP" in note[0]
+    assert not [f for f in plain.flags if "decoded pixels" in f]
