@@ -563,8 +563,8 @@ def decoded_colour_note(baseline_result: dict, followup_result: dict) -> str | N
     whose = "the baseline and follow-up photos'" if len(which) == 2 else f"the {which[0][0]} photo's"
     return (f"{whose} colour was read from decoded pixels ({formats}; not a plain JPEG whose own "
             "colour data could be read): "
-            "redness is judged against the larger retake noise of such photos; to detect smaller "
-            "changes, save JPEG (on an iPhone: Settings, Camera, Formats, Most Compatible) without "
+            "redness (and pigmentation, at higher resolution) is judged against the larger retake "
+            "noise of such photos; to detect smaller changes, save JPEG (on an iPhone: Settings, Camera, Formats, Most Compatible) without "
             "a colour profile other than sRGB")
 
 
@@ -742,7 +742,8 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None,
     A pair with a photo whose colour was read from its decoded pixels
     (``decoded_colour``, :func:`colour_from_decoded_pixels`) takes the
     calibration of such pairs, ``mdc["decoded_colour"]`` (kept only for
-    indices it clearly raises: redness on the phantom), where it is the larger.
+    indices it clearly raises: on the phantom redness, 3.6 / 6.5 × at 4.1 /
+    8.2 px/mm, and pigmentation at 8.2 px/mm, 1.3 ×), where it is the larger.
     Returns the MDC and where it came from (the category, or ``"all tones"``,
     with ", photos saved alike" or ", colour from decoded pixels" for those
     calibrations).
