@@ -28,12 +28,18 @@ import numpy as np
 # JFIF (ITU-T T.871): RGB -> centred Cb, Cr; and Cb, Cr -> their share of R, G, B
 _TO_CHROMA = np.array([[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
 _CHROMA_TO_RGB = np.array([[0.0, 1.402], [-0.344136, -0.714136], [1.772, 0.0]], np.float32)
+# Cb and Cr rows for pixels given as G, R, B: cv2.transform with one output row
+# chains its fused multiply-adds over the 2nd, 1st, 3rd channel, so it then
+# rounds as BLAS does ``pixels @ _TO_CHROMA.T`` (R, G, B), without BLAS threads,
+# which stall while another job holds the other core (1.2 M pixels: 256 ms, not 2)
+_CHROMA_OF_GRB = [np.ascontiguousarray(_TO_CHROMA[c:c + 1, [1, 0, 2]]) for c in (0, 1)]
 # EXIF orientation -> (axes swapped, displayed x reversed, displayed y reversed) with respect
 # to the stored image: the transforms intake applies (Pillow's exif_transpose)
 _ORIENTATION_AXES = {1: (False, False, False), 2: (False, True, False), 3: (False, True, True),
                      4: (False, False, True), 5: (True, False, False), 6: (True, True, False),
                      7: (True, True, True), 8: (True, False, True)}
 _JACOBI_STEPS = 6   # each divides the error of undoing the upsampling by 3
+_JACOBI_ROWS = 256  # chroma rows per band of the Jacobi iteration (and 2 × _JACOBI_STEPS more)
 
 
 @dataclass(frozen=True)
@@ -110,12 +116,26 @@ class ExactChroma:
         v = grid.reshape(-1, width)
         exact = cv2.remap(self.samples, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=(np.nan, np.nan)).reshape(-1, 2)[:n]
-        return self._delta(exact.reshape(*np.shape(values)[:-1], 2), values)
+        return self._delta(exact, values)
 
     @staticmethod
     def _delta(exact: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-        delta = exact - np.asarray(pixels, np.float32) @ _TO_CHROMA.T
-        return np.nan_to_num(delta @ _CHROMA_TO_RGB.T, nan=0.0).astype(np.float32)
+        """ΔR, ΔG, ΔB (..., 3) float32 from Cb, Cr ``exact`` (n, 2) and the decoded
+        ``pixels`` (..., 3) at the same n places; zero where ``exact`` is NaN.
+
+        The numbers of ``(exact - pixels @ _TO_CHROMA.T) @ _CHROMA_TO_RGB.T``
+        without BLAS (:data:`_CHROMA_OF_GRB`): R and B are one product each
+        (their other coefficient is 0), G's fused multiply-add is ``cv2.scaleAdd``."""
+        shape = np.shape(pixels)
+        if not np.size(exact):
+            return np.zeros(shape, np.float32)
+        grb = np.asarray(pixels)[..., [1, 0, 2]].reshape(1, -1, 3).astype(np.float32, copy=False)
+        exact = np.asarray(exact, np.float32).reshape(-1, 2)
+        cb, cr = (cv2.transform(grb, m).reshape(-1) for m in _CHROMA_OF_GRB)
+        cb, cr = np.subtract(exact[:, 0], cb, out=cb), np.subtract(exact[:, 1], cr, out=cr)
+        (_, red), (green_cb, green_cr), (blue, _) = _CHROMA_TO_RGB
+        rgb = cv2.merge([cr * red, cv2.scaleAdd(cr, float(green_cr), cb * green_cb), cb * blue])
+        return cv2.patchNaNs(rgb, 0).reshape(shape)
 
 
 def exact_chroma(rgb: np.ndarray, box: tuple[int, int, int, int], coding: ChromaCoding) -> ExactChroma | None:
@@ -144,58 +164,119 @@ def exact_chroma(rgb: np.ndarray, box: tuple[int, int, int, int], coding: Chroma
     y1 = min(oy + by * ((H - oy) // by), oy + by * (-(-(box[3] - oy) // by) + 1))
     if x1 - x0 < bx or y1 - y0 < by:
         return None
-    patch = rgb[y0:y1, x0:x1]
-    ns = ((x1 - x0) // sx, (y1 - y0) // sy)
-    if (sx, sy) != (1, 1):   # the mean of each sample's pixels, to 1/64 of a code value
-        means = cv2.resize(np.left_shift(patch, 6, dtype=np.uint16), ns, interpolation=cv2.INTER_AREA)
-        means = means.astype(np.float32) * np.float32(1 / 64)
-    else:
-        means = patch.astype(np.float32)
-    chroma = means.reshape(-1, 3) @ _TO_CHROMA.T
-    tables = [np.asarray(t, np.float32).reshape(8, 8) for t in (coding.cb_table, coding.cr_table)]
-
-    def plane(c):
-        decoded = _undo_upsampling(np.ascontiguousarray(chroma[:, c].reshape(ns[1], ns[0])), sx > 1, sy > 1)
-        return _requantised(decoded, tables[c].T if swap else tables[c])
-
-    exact = np.dstack([plane(0), plane(1)])
+    chroma, unclipped = _sample_chroma(rgb[y0:y1, x0:x1], sx, sy)
+    h, w = chroma[0].shape
+    scratch = (np.empty((h, w), np.float32), np.empty((h, w), np.float32))
+    decoded = np.empty((h, w), np.float32)
+    rebuilt = []
+    for plane, table in zip(chroma, (coding.cb_table, coding.cr_table)):
+        table = np.asarray(table, np.float32).reshape(8, 8)
+        samples = _undo_upsampling(plane, sx > 1, sy > 1, decoded)
+        # into the plane once it is read (fewer fresh pages of memory)
+        rebuilt.append(_requantised(samples, table.T if swap else table, scratch,
+                                    plane if samples is decoded else None))
+    exact = cv2.merge(rebuilt)
     # a clipped pixel's chroma is not the file's: its blocks stay as decoded
-    clipped = cv2.inRange(patch, (1, 1, 1), (254, 254, 254)) == 0
-    if clipped.any():
-        # any clipped pixel marks its block (255 keeps one of 256 from rounding away)
-        blocks = cv2.resize(clipped.view(np.uint8) * np.uint8(255), (ns[0] // 8, ns[1] // 8),
-                            interpolation=cv2.INTER_AREA) > 0
-        exact[np.repeat(np.repeat(blocks, 8, axis=0), 8, axis=1)] = np.nan
+    iy, ix = np.nonzero(unclipped < 255)
+    if len(iy):
+        exact.reshape(h // 8, 8, w // 8, 8, 2)[iy, :, ix] = np.nan
     return ExactChroma(exact, (x0, y0), (sx, sy))
 
 
-def _requantised(decoded: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Chroma samples rebuilt in floating point from the quantised DCT coefficients
-    that the decoded (rounded) samples ``decoded`` came from."""
+def _sample_chroma(patch: np.ndarray, sx: int, sy: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cb, Cr (2, h, w) float32 of the mean of each chroma sample's ``sx`` × ``sy``
+    pixels of ``patch`` (uint8 RGB, whole chroma blocks), and per chroma block
+    (h / 8, w / 8) uint8 255 where none of its pixels is clipped (0 or 255 in
+    a channel), less where one is (the block's mean of inRange's 255s).
+
+    The numbers of ``means @ _TO_CHROMA.T`` (see :data:`_CHROMA_OF_GRB`)
+    through bands of rows that stay in the processor's cache.  The means are
+    exact: sums of integers in uint16, their 1/(sx·sy) folded into the matrix
+    (a power of two, which changes no rounding)."""
+    n = sx * sy
+    h, w = patch.shape[0] // sy, patch.shape[1] // sx
+    matrices = [m / np.float32(n) for m in _CHROMA_OF_GRB]
+    out = np.empty((2, h, w), np.float32)
+    unclipped = np.empty((h // 8, w // 8), np.uint8)
+    rows = 64                                            # a multiple of 8
+    inside = np.empty((min(h, rows) * sy, patch.shape[1]), np.uint8)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        band = patch[r0 * sy:r1 * sy]
+        cv2.inRange(band, (1, 1, 1), (254, 254, 254), dst=inside[:len(band)])
+        cv2.resize(inside[:len(band)], (w // 8, (r1 - r0) // 8), dst=unclipped[r0 // 8:r1 // 8],
+                   interpolation=cv2.INTER_AREA)
+        sums = band
+        if n > 1:   # INTER_AREA's mean of n × the pixels is their sum, exactly
+            sums = cv2.resize(np.multiply(band, n, dtype=np.uint16), (w, r1 - r0), interpolation=cv2.INTER_AREA)
+        grb = np.empty_like(sums)
+        cv2.mixChannels([sums], [grb], [1, 0, 0, 1, 2, 2])
+        grb = grb.astype(np.float32)
+        for c in (0, 1):
+            cv2.transform(grb, matrices[c], dst=out[c, r0:r1])
+    return out, unclipped
+
+
+def _requantised(decoded: np.ndarray, table: np.ndarray, scratch: tuple, out: np.ndarray | None = None) -> np.ndarray:
+    """Chroma samples rebuilt in floating point (into ``out``) from the quantised DCT
+    coefficients that the decoded (rounded) samples ``decoded`` (h, w) came from;
+    ``scratch``: two float32 arrays of its size.
+
+    JPEG's blockwise DCT (orthonormal DCT-II, T.81 A.3.3) is ``cv2.dct`` over
+    runs of 8 samples: along x on the plane, then along y on its transpose
+    (the inverse: along u, then v), so no block is gathered; each run is the
+    one a block-by-block transform takes, hence the same numbers."""
     h, w = decoded.shape
-    blocks = np.ascontiguousarray(decoded.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)).reshape(-1, 8, 8)
-    coef = _blockwise(blocks)
-    levels = np.rint(coef / table) * table
-    rebuilt = _blockwise(levels, inverse=True)
-    dc = _dc_levels(blocks, coef, levels, rebuilt, float(table[0, 0]))
-    rebuilt += ((dc - levels[:, 0, 0]) / 8)[:, None, None]   # a DC change moves every sample by 1/8 of it
-    return np.ascontiguousarray(rebuilt.reshape(h // 8, w // 8, 8, 8).transpose(0, 2, 1, 3)).reshape(h, w)
+    nby, nbx = h // 8, w // 8
+    fwd, inv = cv2.DCT_ROWS, cv2.DCT_ROWS | cv2.DCT_INVERSE
+    a, b = (s.reshape(-1) for s in scratch)
+    plane, turned = (lambda s: s.reshape(h, w)), (lambda s: s.reshape(w, h))   # turned: [x][y]
+    cv2.dct(decoded.reshape(-1, 8), dst=a.reshape(-1, 8), flags=fwd)
+    cv2.transpose(plane(a), dst=turned(b))
+    cv2.dct(b.reshape(-1, 8), dst=a.reshape(-1, 8), flags=fwd)
+    levels = turned(a)           # coefficient (v, u) of block (by, bx) at [8 bx + u][8 by + v]
+    coef_dc = levels[::8, ::8].T.flatten()               # per block, blocks in row-major order
+    steps = np.tile(table.T, (1, nby))                   # the step at [u][8 by + v]
+    quantised = levels.reshape(nbx, 8, h)                # the coefficients become their levels
+    quantised /= steps
+    np.rint(quantised, out=quantised)
+    quantised *= steps
+    level_dc = levels[::8, ::8].T.flatten()
+    ac = np.abs(levels, out=turned(b))
+    ac[::8, ::8] = 0
+    flat = (cv2.resize(ac, (nby, nbx), interpolation=cv2.INTER_AREA) == 0).T.ravel()
+    # inverse: along u (on the plane), then along v (on its transpose), as block by block
+    cv2.transpose(levels, dst=plane(b))
+    cv2.dct(b.reshape(-1, 8), dst=a.reshape(-1, 8), flags=inv)
+    cv2.transpose(plane(a), dst=turned(b))
+    cv2.dct(b.reshape(-1, 8), dst=a.reshape(-1, 8), flags=inv)
+    rebuilt = cv2.transpose(turned(a), dst=out)
+    dc = _dc_levels(decoded, rebuilt, coef_dc, level_dc, flat, float(table[0, 0]), scratch)
+    shift = ((dc - level_dc) / 8).reshape(nby, nbx)   # a DC change moves every sample by 1/8 of it
+    rebuilt += cv2.resize(shift, (w, h), dst=plane(a), interpolation=cv2.INTER_NEAREST)
+    return rebuilt
 
 
-def _blockwise(blocks: np.ndarray, inverse: bool = False) -> np.ndarray:
-    """The orthonormal 2-D DCT-II of each block of ``blocks`` (n, 8, 8), which is
-    JPEG's forward DCT (T.81 A.3.3), or its inverse: two passes of ``cv2.dct``
-    over the rows of the whole stack (several times faster than a stack of
-    small matrix products)."""
-    n = len(blocks)
-    flags = cv2.DCT_ROWS | (cv2.DCT_INVERSE if inverse else 0)
-    rows = cv2.dct(np.ascontiguousarray(blocks).reshape(n * 8, 8), flags=flags).reshape(n, 8, 8)
-    return cv2.dct(np.ascontiguousarray(rows.transpose(0, 2, 1)).reshape(n * 8, 8), flags=flags) \
-        .reshape(n, 8, 8).transpose(0, 2, 1)
+def _hit_tables() -> list[np.ndarray]:
+    """For :func:`_dc_levels`: by ``7 first + last' + 23`` (first in -3..3, last' =
+    last + 1 in -2..4), whether the DC shifts s = -2..2 hit (first <= s <= last),
+    as sum hit_s 65^k in two float32 (-2, -1, 0 and 1, 2), so that the sums
+    over 64 samples stay exact."""
+    first, last = np.meshgrid(np.arange(-3, 4), np.arange(-3, 4), indexing="ij")
+    hits = [(first <= s) & (last >= s) for s in range(-2, 3)]
+    tables = []
+    for group in (hits[:3], hits[3:]):
+        table = np.zeros(256, np.float32)
+        table[(7 * first + last + 24).ravel()] = sum(hit * 65 ** k for k, hit in enumerate(group)).ravel()
+        tables.append(table)
+    return tables
 
 
-def _dc_levels(decoded: np.ndarray, coef: np.ndarray, levels: np.ndarray, rebuilt: np.ndarray,
-               step: float) -> np.ndarray:
+_HIT_TABLES = _hit_tables()
+
+
+def _dc_levels(decoded: np.ndarray, rebuilt: np.ndarray, coef_dc: np.ndarray, level_dc: np.ndarray,
+               flat: np.ndarray, step: float, scratch: tuple) -> np.ndarray:
     """Each block's DC coefficient (8 × its mean sample): the mean of the DC levels
     that decode to the block's samples.
 
@@ -203,44 +284,84 @@ def _dc_levels(decoded: np.ndarray, coef: np.ndarray, levels: np.ndarray, rebuil
     (chroma quality above ~70) several DC levels can decode to the same
     integers, and the rounding picks the same way for all of them: the bias
     this module removes.  A block whose AC coefficients quantised to zero
-    decodes to one integer ``v``, which every level with a mean in
+    (``flat``) decodes to one integer ``v``, which every level with a mean in
     ``[v - 1/2, v + 1/2)`` does.  Other blocks are tested against their
-    samples (``rebuilt``: the inverse DCT of ``levels``): the levels within ±2
+    samples (``rebuilt``: the inverse DCT of the levels): the levels within ±2
     steps of the nearest that miss at most one sample more than the best.
+
+    ``decoded``, ``rebuilt``: (h, w) planes; ``coef_dc``, ``level_dc``,
+    ``flat``: per 8 × 8 block, in row-major order; ``scratch``: two float32
+    arrays of the planes' size.  The misses are counted by table look-up and
+    block means over the whole plane: cheaper than gathering the blocks.
     """
-    flat = ~levels.reshape(-1, 64)[:, 1:].any(axis=-1)
-    dc = levels[:, 0, 0].copy()
-    v = np.floor(coef[flat, 0, 0] / 8 + 0.5)          # what a flat block decoded to
+    dc = level_dc.copy()
+    v = np.floor(coef_dc[flat] / 8 + 0.5)          # what a flat block decoded to
     lo, hi = np.ceil((v - 0.5) * 8 / step), np.ceil((v + 0.5) * 8 / step) - 1
     dc[flat] = np.where(hi >= lo, 0.5 * (lo + hi) * step, dc[flat])
     rest = ~flat
     if rest.any():
         # a sample decodes right after a DC shift of s steps when
-        # r - 1/2 <= s * step / 8 < r + 1/2, r = its integer minus the float rebuilt
-        r = np.rint(decoded[rest]) - rebuilt[rest]
+        # r - 1/2 <= s * step / 8 < r + 1/2, r = its integer minus the float rebuilt,
+        # i.e. first <= s <= last
+        r, first = scratch
         d = np.float32(step / 8)
-        first = np.clip(np.ceil((r - 0.5) / d), -3, 3).astype(np.int8)
-        last = np.clip(np.ceil((r + 0.5) / d) - 1, -3, 3).astype(np.int8)
+        np.rint(decoded, out=r)
+        r -= rebuilt
+        np.subtract(r, 0.5, out=first)
+        first /= d
+        np.ceil(first, out=first)
+        np.clip(first, -3, 3, out=first)
+        last = np.add(r, 0.5, out=r)
+        last /= d
+        np.ceil(last, out=last)                        # last + 1
+        np.clip(last, -2, 4, out=last)
+        index = cv2.addWeighted(first, 7, last, 1, 23, dtype=cv2.CV_8U)
+        h, w = index.shape
+        low, high = (np.rint(cv2.resize(cv2.LUT(index, table, dst=buffer), (w // 8, h // 8),
+                                        interpolation=cv2.INTER_AREA).ravel()[rest] * 64).astype(np.int64)
+                     for table, buffer in zip(_HIT_TABLES, scratch))
+        hits = np.stack([low % 65, low // 65 % 65, low // 65 ** 2, high % 65, high // 65])
         shifts = np.arange(-2, 3)
-        miss = np.stack([64 - np.count_nonzero((first <= s) & (last >= s), axis=(1, 2)) for s in shifts])
+        miss = 64 - hits
         ok = miss <= miss.min(axis=0) + 1
         dc[rest] += step * (ok * shifts[:, None]).sum(axis=0) / ok.sum(axis=0)
     return dc
 
 
-def _undo_upsampling(means: np.ndarray, along_x: bool, along_y: bool) -> np.ndarray:
-    """Chroma samples from the means of the pixels each was upsampled to.
+_ALONG_X = np.float32([[-1 / 6, 0, -1 / 6]])
+_ALONG_Y = np.ascontiguousarray(_ALONG_X.T)
+
+
+def _undo_upsampling(means: np.ndarray, along_x: bool, along_y: bool, out: np.ndarray) -> np.ndarray:
+    """Chroma samples from the means of the pixels each was upsampled to (into
+    ``out``, or ``means`` itself when not upsampled).
 
     libjpeg's "fancy" upsampling interpolates linearly between sample centres
     (weights 3/4, 1/4); the mean of a sample's two pixels is then the filter
     (1, 6, 1) / 8 along that axis, inverted here by Jacobi iteration
-    ``x = (8 m - x[i-1] - x[i+1]) / 6`` (its error shrinks 3× a step)."""
-    out = means
-    for on, kernel in ((along_x, np.float32([[-1 / 6, 0, -1 / 6]])), (along_y, np.float32([[-1 / 6], [0], [-1 / 6]]))):
-        if on:
-            target = out * np.float32(8 / 6)
-            x = out
+    ``x = (8 m - x[i-1] - x[i+1]) / 6`` (its error shrinks 3× a step).
+
+    Worked through bands of rows with :data:`_JACOBI_STEPS` rows more on
+    either side: step k is wrong only within k rows of a band's cut edge, so
+    the band's own rows come out as from the whole plane."""
+    h, w = means.shape
+    if not (along_x or along_y):
+        return means
+    halo = _JACOBI_STEPS if along_y else 0
+    kernels = [k for on, k in ((along_x, _ALONG_X), (along_y, _ALONG_Y)) if on]
+    rows = _JACOBI_ROWS
+    buffers = np.empty((3, min(h, rows + 2 * halo), w), np.float32)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        a, b = max(0, r0 - halo), min(h, r1 + halo)
+        target, *ping = (buf[:b - a] for buf in buffers)
+        x = means[a:b]
+        for kernel in kernels:
+            np.multiply(x, np.float32(8 / 6), out=target)
             for _ in range(_JACOBI_STEPS):
-                x = target + cv2.filter2D(x, -1, kernel, borderType=cv2.BORDER_REPLICATE)
-            out = x
+                y = ping[x is ping[0]]
+                cv2.filter2D(x, -1, kernel, dst=y, borderType=cv2.BORDER_REPLICATE)
+                y += target
+                x = y
+        out[r0:r1] = x[r0 - a:r1 - a]
     return out
