@@ -550,10 +550,11 @@ def iso_difference(baseline_capture: dict, followup_capture: dict) -> str | None
             "at every visit so that the camera picks the same ISO")
 
 
-def decoded_colour_note(baseline_result: dict, followup_result: dict) -> str | None:
+def decoded_colour_note(baseline_result: dict, followup_result: dict, raised) -> str | None:
     """A note when a photo's colour was read from its decoded pixels
     (:func:`colour_from_decoded_pixels`), whose redness retakes vary more, so the
-    pair is judged against the larger retake noise of such photos; else ``None``."""
+    pair's indices ``raised`` (those the calibration's ``decoded_colour`` keeps) are
+    judged against the larger retake noise of such photos; else ``None``."""
     which = [(name, str((r.get("capture") or {}).get("format") or "pixels"))
              for name, r in (("baseline", baseline_result), ("follow-up", followup_result))
              if colour_from_decoded_pixels(r)]
@@ -563,9 +564,12 @@ def decoded_colour_note(baseline_result: dict, followup_result: dict) -> str | N
     whose = "the baseline and follow-up photos'" if len(which) == 2 else f"the {which[0][0]} photo's"
     return (f"{whose} colour was read from decoded pixels ({formats}; not a plain JPEG whose own "
             "colour data could be read): "
-            "redness (and pigmentation, at higher resolution) is judged against the larger retake "
-            "noise of such photos; to detect smaller changes, save JPEG (on an iPhone: Settings, Camera, Formats, Most Compatible) without "
-            "a colour profile other than sRGB")
+            + (f"{' and '.join(raised)} {'are' if len(raised) > 1 else 'is'} judged against the "
+               "larger retake noise of such photos" if raised else
+               "redness then varies more between retakes, which this noise calibration does not "
+               "measure, so a redness change may be retake noise")
+            + "; to detect smaller changes, save JPEG (on an iPhone: Settings, Camera, Formats, "
+              "Most Compatible) without a colour profile other than sRGB")
 
 
 def capture_differences(baseline_capture: dict, followup_capture: dict) -> list[str]:
@@ -1166,7 +1170,8 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
     for changes in per_region.values():
         judge_region_cross_effects(changes)
     flags += capture_differences(b_capture, f_capture) + ([colour_flag] if colour_flag else [])
-    flags += [note for note in [decoded_colour_note(b_result, f_result)] if note]
+    raised = [k for k in SUMMARY_KEYS if k in (mdc.get("decoded_colour") or {}).get("summary", {})]
+    flags += [note for note in [decoded_colour_note(b_result, f_result, raised)] if note]
     if days_since_treatment is not None and 0 <= days_since_treatment <= POST_PROCEDURE_DAYS:
         flags.append(f"follow-up taken {days_since_treatment} day(s) after a treatment: redness "
                      "is expected after the procedure and is not a trend")

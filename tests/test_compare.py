@@ -754,3 +754,17 @@ def test_a_webp_follow_up_is_judged_as_colour_from_decoded_pixels():
     note = [f for f in mixed.flags if "decoded pixels" in f]
     assert note and "the follow-up photo's colour was read from decoded pixels (WEBP" in note[0]
     assert not [f for f in plain.flags if "decoded pixels" in f]
+
+
+def test_the_decoded_colour_note_names_what_the_calibration_judges_more_widely():
+    from analyzer.compare import decoded_colour_note
+
+    heic = {"settings": {"chroma": "decoded pixels"}, "capture": {"format": "HEIF"}}
+    jpeg = {"settings": {"chroma": "jpeg coefficients"}, "capture": {"format": "JPEG"}}
+    png = {"settings": {"chroma": "decoded pixels"}, "capture": {"format": "PNG"}}
+    assert decoded_colour_note(jpeg, png, ["redness"]) is None
+    both = decoded_colour_note(heic, heic, ["redness", "pigmentation"])
+    assert both.startswith("the baseline and follow-up photos' colour was read from decoded pixels (HEIF")
+    assert "redness and pigmentation are judged against the larger retake noise" in both
+    uncalibrated = decoded_colour_note(jpeg, heic, [])
+    assert uncalibrated.startswith("the follow-up photo's") and "may be retake noise" in uncalibrated
