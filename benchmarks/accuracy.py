@@ -359,19 +359,19 @@ def own_rows(pairs: list[dict]) -> list[dict]:
             if r.get("own_delta") and all(r["own_delta"].get(k) is not None for k in CONCERNS)]
 
 
-def own_photo_calibration(calib: list[dict], alike: list[dict] = (), decoded: list[dict] = ()) -> dict:
+def own_photo_calibration(calib: list[dict], alike: list[dict] = (), from_pixels: list[dict] = ()) -> dict:
     """The MDC of each photo's own values (its whole visible face, not the skin a
     comparison finds in both photos): what a progress chart's band is at a visit
     without a trusted comparison (``analyzer.compare.charted_series``); from the
-    pairs ``alike`` (saved alike) and ``decoded`` (colour read from decoded pixels)
+    pairs ``alike`` (saved alike) and ``from_pixels`` (colour read from decoded pixels)
     also their own (``same_settings``, ``decoded_colour``, as :func:`alike_calibration`,
     :func:`decoded_calibration`)."""
     rows = own_rows(calib)
     out = {**summary_calibration(rows, "each photo's own values"), "metrics": per_metric_mdc(rows)}
     if len(own_rows(alike)) >= MIN_SAME_PAIRS:
         out["same_settings"] = alike_calibration(own_rows(alike), out)
-    if len(own_rows(decoded)) >= MIN_SAME_PAIRS:
-        out["decoded_colour"] = decoded_calibration(own_rows(decoded), out)
+    if len(own_rows(from_pixels)) >= MIN_SAME_PAIRS:
+        out["decoded_colour"] = decoded_calibration(own_rows(from_pixels), out)
     return out
 
 
