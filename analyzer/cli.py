@@ -98,7 +98,8 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     from .align import write_overlay
     from .pipeline import analyze_pair, compare
 
-    baseline, followup = analyze_pair(args.baseline, args.followup, settings)
+    # analysed only to be compared: compare measures both on the skin they share
+    baseline, followup = analyze_pair(args.baseline, args.followup, settings, measure=False)
     comparison, alignment = compare(baseline, followup, settings,
                                     days_since_treatment=args.days_since_treatment, local=args.local)
     if args.aligned_out:

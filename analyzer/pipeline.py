@@ -75,12 +75,17 @@ def exact_chroma_of(photo: Photo, face: FaceLandmarks):
 
 
 def analyse_pixels(rgb: np.ndarray, info: CaptureInfo | None = None,
-                   settings: Settings | None = None, chroma=None) -> AnalysedPhoto:
+                   settings: Settings | None = None, chroma=None, *, measure: bool = True) -> AnalysedPhoto:
     """Analyse RGB ``uint8`` pixels: landmarks, regions, quality and metrics.
 
     ``chroma``: how the JPEG they were decoded from coded its chroma
     (:attr:`analyzer.intake.Photo.chroma`), so colour is read without the
-    decode's rounding."""
+    decode's rounding.  ``measure=False`` leaves the photo's own metrics out
+    (``summary`` ``{}``, ``metrics`` ``[]``; ``settings["metrics"]`` says so) and
+    keeps everything a comparison needs: ``compare`` measures both photos again
+    on the skin they share, so a photo analysed only to be compared (the CLI's
+    ``compare``) saves ~150 ms of a 12 MP photo's analysis.
+    """
     settings = settings or Settings()
     if info is None:
         info = CaptureInfo(sha256="", format="array", width=rgb.shape[1], height=rgb.shape[0],
@@ -96,7 +101,7 @@ def analyse_pixels(rgb: np.ndarray, info: CaptureInfo | None = None,
     exact = exact_chroma_of(photo, face)
     correction = colour.colour_correction(rgb, face, exact=exact)
     image = skin_image(rgb, face, regions, correction, exact=exact)
-    metrics, summary, metric_warnings = measure_all(rgb, regions, face, image=image)
+    metrics, summary, metric_warnings = measure_all(rgb, regions, face, image=image) if measure else ([], {}, [])
     x, y, w, h = face.box
     warnings = [f"{i.name}: {i.advice}" for i in items if i.status != "pass"] + metric_warnings
     result = Analysis(
@@ -117,14 +122,15 @@ def analyse_pixels(rgb: np.ndarray, info: CaptureInfo | None = None,
                   "model": str(settings.model_path or "bundled"),
                   # where colour was read: the JPEG's quantised chroma (analyzer.jpegchroma)
                   # or the decoded 8-bit pixels (not a plain sRGB JPEG)
-                  "chroma": "jpeg coefficients" if exact is not None else "decoded pixels"},
+                  "chroma": "jpeg coefficients" if exact is not None else "decoded pixels",
+                  "metrics": "measured" if measure else "not measured (analysed to be compared)"},
     )
     return AnalysedPhoto(photo=photo, face=face, regions=regions, result=result,
                          correction=correction, skin_image=image, exact_chroma=exact)
 
 
-def analyze(source: str | Path | bytes, settings: Settings | None = None) -> AnalysedPhoto:
-    """Decode a photo file (or bytes) and analyse it.
+def analyze(source: str | Path | bytes, settings: Settings | None = None, *, measure: bool = True) -> AnalysedPhoto:
+    """Decode a photo file (or bytes) and analyse it (``measure``: as :func:`analyse_pixels`).
 
     Raises
     ------
@@ -133,7 +139,7 @@ def analyze(source: str | Path | bytes, settings: Settings | None = None) -> Ana
     """
     settings = settings or Settings()
     photo = load_photo(source, settings)
-    return analyse_pixels(photo.pixels, photo.info, settings, photo.chroma)
+    return analyse_pixels(photo.pixels, photo.info, settings, photo.chroma, measure=measure)
 
 
 def compare(baseline: str | Path | bytes | AnalysedPhoto, followup: str | Path | bytes | AnalysedPhoto,
@@ -157,23 +163,24 @@ def compare(baseline: str | Path | bytes | AnalysedPhoto, followup: str | Path |
     """
     from .compare import compare_analysed
 
-    b, f = analyze_pair(baseline, followup, settings)
+    b, f = analyze_pair(baseline, followup, settings, measure=False)
     return compare_analysed(b, f, days_since_treatment=days_since_treatment, local=local)
 
 
 def analyze_pair(baseline: str | Path | bytes | AnalysedPhoto, followup: str | Path | bytes | AnalysedPhoto,
-                 settings: Settings | None = None) -> tuple[AnalysedPhoto, AnalysedPhoto]:
-    """Both photos of a pair analysed (those not analysed yet side by side)."""
+                 settings: Settings | None = None, *, measure: bool = True) -> tuple[AnalysedPhoto, AnalysedPhoto]:
+    """Both photos of a pair analysed (those not analysed yet side by side; ``measure``:
+    as :func:`analyse_pixels`, False when they are analysed only to be compared)."""
     settings = settings or Settings()
     if isinstance(baseline, AnalysedPhoto) or isinstance(followup, AnalysedPhoto):
-        b = baseline if isinstance(baseline, AnalysedPhoto) else analyze(baseline, settings)
-        f = followup if isinstance(followup, AnalysedPhoto) else analyze(followup, settings)
+        b = baseline if isinstance(baseline, AnalysedPhoto) else analyze(baseline, settings, measure=measure)
+        f = followup if isinstance(followup, AnalysedPhoto) else analyze(followup, settings, measure=measure)
         return b, f
     # The two analyses are independent: run them side by side (OpenCV and
     # NumPy release the GIL; the landmarker serialises its own calls).
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="analyze") as pool:
-        jobs = [pool.submit(analyze, source, settings) for source in (baseline, followup)]
+        jobs = [pool.submit(analyze, source, settings, measure=measure) for source in (baseline, followup)]
         b, f = (job.result() for job in jobs)
     return b, f

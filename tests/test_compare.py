@@ -768,3 +768,31 @@ def test_the_decoded_colour_note_names_what_the_calibration_judges_more_widely()
     assert "redness and pigmentation are judged against the larger retake noise" in both
     uncalibrated = decoded_colour_note(jpeg, heic, [])
     assert uncalibrated.startswith("the follow-up photo's") and "may be retake noise" in uncalibrated
+
+
+def test_photos_analysed_only_to_be_compared_skip_their_own_metrics_and_compare_the_same():
+    """``pipeline.compare`` (and the CLI's) analyses both photos without their own metrics
+    (compare measures them again on the skin both show): the comparison is the same as
+    from fully analysed photos, and the analysis says what it left out."""
+    from analyzer.compare import compare_analysed
+    from analyzer.phantom import TONES, Capture, Change, make_face, photograph_file
+    from analyzer.pipeline import analyze, compare
+
+    face = make_face(6.0, seed=3, tone=TONES["brown"])
+    files = [photograph_file(face, changes, Capture(jpeg_quality=q, noise=1.0), seed=s)[0]
+             for changes, q, s in (([], 90, 41), ([Change("redness", 0.12)], 92, 42))]
+    quick, _ = compare(*files)
+    full_b, full_f = (analyze(f) for f in files)
+    full, _ = compare_analysed(full_b, full_f)
+    # the same to float32 rounding (the maps are filtered in another order)
+    for key, change in full.delta.items():
+        assert quick.delta[key]["status"] == change["status"]
+        assert quick.delta[key]["value"] == pytest.approx(change["value"], rel=1e-4, abs=1e-5)
+    for region, metrics in full.regions.items():
+        for name, m in metrics.items():
+            assert quick.regions[region][name]["status"] == m["status"], (region, name)
+    assert quick.flags == full.flags and full.delta["redness"]["status"] == "worse"
+    bare = analyze(files[0], measure=False).result
+    assert bare.summary == {} and bare.metrics == []
+    assert bare.settings["metrics"] == "not measured (analysed to be compared)"
+    assert full_b.result.settings["metrics"] == "measured" and full_b.result.summary["redness"] > 0
