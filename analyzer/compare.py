@@ -752,16 +752,16 @@ def summary_mdc(mdc: dict, key: str, ita_category: str | None,
     with ", photos saved alike" or ", colour from decoded pixels" for those
     calibrations).
     """
-    general = _calibrated_mdc(mdc, key, ita_category)
+    chosen = _calibrated_mdc(mdc, key, ita_category)
     if same_settings and mdc.get("same_settings"):
         alike = _calibrated_mdc(mdc["same_settings"], key, ita_category)
-        if alike[0] is not None and (general[0] is None or alike[0] < general[0]):
-            general = alike[0], alike[1] + ", photos saved alike"
+        if alike[0] is not None and (chosen[0] is None or alike[0] < chosen[0]):
+            chosen = alike[0], alike[1] + ", photos saved alike"
     if decoded_colour and mdc.get("decoded_colour"):
         pixels = _calibrated_mdc(mdc["decoded_colour"], key, ita_category)
-        if pixels[0] is not None and (general[0] is None or pixels[0] > general[0]):
-            general = pixels[0], pixels[1] + ", " + DECODED_SOURCE
-    return general
+        if pixels[0] is not None and (chosen[0] is None or pixels[0] > chosen[0]):
+            chosen = pixels[0], pixels[1] + ", " + DECODED_SOURCE
+    return chosen
 
 
 DECODED_SOURCE = "colour from decoded pixels"
@@ -808,11 +808,11 @@ def metric_mdc(mdc: dict, key: str, same_settings: bool = False, decoded_colour:
     """The MDC of one metric in one region (``key``: ``"name@region"``): the general
     one, or that of photos saved alike where it is smaller, or that of colour read from
     decoded pixels where it is larger (as :func:`summary_mdc`)."""
-    general = mdc.get("metrics", {}).get(key)
+    chosen = mdc.get("metrics", {}).get(key)
     alike = (mdc.get("same_settings") or {}).get("metrics", {}).get(key) if same_settings else None
-    general = alike if alike is not None and (general is None or alike < general) else general
+    chosen = alike if alike is not None and (chosen is None or alike < chosen) else chosen
     pixels = (mdc.get("decoded_colour") or {}).get("metrics", {}).get(key) if decoded_colour else None
-    return pixels if pixels is not None and (general is None or pixels > general) else general
+    return pixels if pixels is not None and (chosen is None or pixels > chosen) else chosen
 
 
 def _calibrated_mdc(mdc: dict, key: str, ita_category: str | None) -> tuple[float | None, str]:
@@ -1127,7 +1127,9 @@ def compare_analysed(baseline, followup, *, days_since_treatment: int | None = N
 
     b_capture, f_capture = baseline.photo.info.to_dict(), followup.photo.info.to_dict()
     alike = same_capture_settings(b_capture, f_capture)
-    b_result, f_result = baseline.result.to_dict(), followup.result.to_dict()
+    # what colour_from_decoded_pixels reads (not to_dict(): a deep copy of every metric)
+    b_result, f_result = ({"settings": a.result.settings, "capture": c}
+                          for a, c in ((baseline, b_capture), (followup, f_capture)))
     from_pixels = colour_from_decoded_pixels(b_result) or colour_from_decoded_pixels(f_result)
     delta = {}
     for key in SUMMARY_KEYS:
